@@ -1,0 +1,35 @@
+# make run   — create .venv on first use, install, open the application
+# make test  — same set-up, then run the whole test suite offscreen
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# A CPU build of torch lies on this disk; an unpinned torch pulls a multi-GB CUDA build.
+# Set TORCH_SPEC (e.g. TORCH_SPEC="torch==2.5.1") to bring your own build.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m designer $(FILE)
+
+test: $(STAMP)
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	$(BIN)/ruff check engine widgets designer resources tests benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine widgets designer resources tests benchmarks
+
+bench: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/analysis_speed.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/compiled_vs_handwritten.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

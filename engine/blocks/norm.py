@@ -1,0 +1,60 @@
+"""Normalisation and regularisation: BatchNorm and Dropout."""
+
+from __future__ import annotations
+
+from ..errors import BlockError
+from ..spec import BlockSpec, Params, ParamSpec, Shape, fmt_shape
+
+
+def _same(p: Params, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+def bn_shape(p: Params, ins: list[Shape]) -> Shape:
+    if len(ins[0]) not in (1, 3):
+        raise BlockError(f"BatchNorm needs [C,H,W] or [F], not {fmt_shape(ins[0])}")
+    return ins[0]
+
+
+def bn_params(p: Params, ins: list[Shape]) -> int:
+    return 2 * ins[0][0] if p["affine"] else 0
+
+
+def bn_build(p: Params, ins: list[Shape]):
+    from torch import nn
+
+    cls = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
+    return cls(ins[0][0], eps=p["eps"], momentum=p["momentum"], affine=p["affine"])
+
+
+def dropout_build(p: Params, ins: list[Shape]):
+    from torch import nn
+
+    return nn.Dropout(p["p"])
+
+
+BLOCKS = (
+    BlockSpec(
+        type="BatchNorm",
+        category="Normalisation",
+        doc="Normalises each channel over the batch, then scales and shifts it (BatchNorm2d/1d).",
+        params=(
+            ParamSpec("eps", "float", 1e-5, "Added to the variance for numerical stability.",
+                      1e-12, 1.0),
+            ParamSpec("momentum", "float", 0.1, "Update rate of the running statistics.",
+                      0.0, 1.0),
+            ParamSpec("affine", "bool", True, "Learn a scale and shift per channel."),
+        ),
+        infer=bn_shape,
+        build=bn_build,
+        count_params=bn_params,
+    ),
+    BlockSpec(
+        type="Dropout",
+        category="Regularisation",
+        doc="While training, zeroes each element with probability p (and rescales the rest).",
+        params=(ParamSpec("p", "float", 0.5, "Probability of dropping an element.", 0.0, 1.0),),
+        infer=_same,
+        build=dropout_build,
+    ),
+)

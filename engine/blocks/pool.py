@@ -1,0 +1,135 @@
+"""Pooling: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d and GlobalAvgPool."""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import BlockError
+from ..spec import BlockSpec, Functional, Params, ParamSpec, Shape, conv_out, need_image
+
+POOL_PARAMS = (
+    ParamSpec("kernel_size", "int2", 2, "Window height × width.", 1, 255),
+    ParamSpec("stride", "int2", None, "Step between windows; null means the kernel size.",
+              1, 255, nullable=True),
+    ParamSpec("padding", "int2", 0, "Implicit padding on each side (at most half the kernel).",
+              0, 127),
+    ParamSpec("ceil_mode", "bool", False, "Round the output size up instead of down."),
+)
+
+
+def _stride(p: Params) -> tuple[int, int]:
+    return p["kernel_size"] if p["stride"] is None else p["stride"]
+
+
+def pool_shape(block: str):
+    def infer(p: Params, ins: list[Shape]) -> Shape:
+        c, h, w = need_image(ins, block)
+        k, s, pad = p["kernel_size"], _stride(p), p["padding"]
+        if pad[0] * 2 > k[0] or pad[1] * 2 > k[1]:
+            raise BlockError(
+                f"padding {pad[0]}×{pad[1]} is more than half the kernel {k[0]}×{k[1]}: "
+                f"lower padding to at most {k[0] // 2}×{k[1] // 2}"
+            )
+        oh = conv_out(h, k[0], s[0], pad[0], 1, p["ceil_mode"])
+        ow = conv_out(w, k[1], s[1], pad[1], 1, p["ceil_mode"])
+        if oh < 1 or ow < 1:
+            raise BlockError(
+                f"window {k[0]}×{k[1]} is larger than its input {h}×{w}: use a smaller "
+                f"kernel_size, or GlobalAvgPool to pool the whole map"
+            )
+        return (c, oh, ow)
+
+    return infer
+
+
+def pool_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
+    return [(max(p["kernel_size"]), max(_stride(p)))]
+
+
+def maxpool_build(p: Params, ins: list[Shape]):
+    from torch import nn
+
+    return nn.MaxPool2d(p["kernel_size"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"])
+
+
+def avgpool_build(p: Params, ins: list[Shape]):
+    from torch import nn
+
+    return nn.AvgPool2d(p["kernel_size"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"],
+                        count_include_pad=p["count_include_pad"])
+
+
+def adaptive_shape(p: Params, ins: list[Shape]) -> Shape:
+    c, _, _ = need_image(ins, "AdaptiveAvgPool2d")
+    return (c, *p["output_size"])
+
+
+def adaptive_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
+    _, h, w = ins[0]
+    oh, ow = p["output_size"]
+    return [(max(math.ceil(h / oh), math.ceil(w / ow)), max(1, min(h // oh, w // ow)))]
+
+
+def adaptive_build(p: Params, ins: list[Shape]):
+    from torch import nn
+
+    return nn.AdaptiveAvgPool2d(p["output_size"])
+
+
+def gap_shape(p: Params, ins: list[Shape]) -> Shape:
+    c, _, _ = need_image(ins, "GlobalAvgPool")
+    return (c,)
+
+
+def gap_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
+    _, h, w = ins[0]
+    return [(max(h, w), max(h, w))]
+
+
+def gap_build(p: Params, ins: list[Shape]):
+    import torch
+
+    return Functional(torch.mean, ((2, 3),))
+
+
+BLOCKS = (
+    BlockSpec(
+        type="MaxPool2d",
+        category="Pooling",
+        doc="Keeps the largest value in each window: shrinks H×W, keeps channels.",
+        params=POOL_PARAMS,
+        infer=pool_shape("MaxPool2d"),
+        build=maxpool_build,
+        rf_steps=pool_rf,
+    ),
+    BlockSpec(
+        type="AvgPool2d",
+        category="Pooling",
+        doc="Averages each window: shrinks H×W, keeps channels.",
+        params=POOL_PARAMS + (
+            ParamSpec("count_include_pad", "bool", True,
+                      "Count padded zeros in the average."),
+        ),
+        infer=pool_shape("AvgPool2d"),
+        build=avgpool_build,
+        rf_steps=pool_rf,
+    ),
+    BlockSpec(
+        type="AdaptiveAvgPool2d",
+        category="Pooling",
+        doc="Averages into a fixed output size, whatever the input size.",
+        params=(ParamSpec("output_size", "int2", 1, "Output height × width.", 1, 4096),),
+        infer=adaptive_shape,
+        build=adaptive_build,
+        rf_steps=adaptive_rf,
+    ),
+    BlockSpec(
+        type="GlobalAvgPool",
+        category="Pooling",
+        doc="Averages each channel over the whole map, giving a vector [C] for a Linear.",
+        params=(),
+        infer=gap_shape,
+        build=gap_build,
+        rf_steps=gap_rf,
+    ),
+)

@@ -1,0 +1,74 @@
+"""Compile a graph into a real ``torch.fx.GraphModule``.
+
+The module is built node by node from the analysis (not traced), so its generated
+``forward`` reads like hand-written code: one line per block, submodules named after
+the node ids, e.g. ``c1 = self.c1(input_1)``. Nodes that do not lead to the Output
+are left out, as the analysis warns.
+"""
+
+from __future__ import annotations
+
+import re
+
+import networkx as nx
+import torch
+from torch import fx, nn
+
+from .analysis import Report, analyze
+from .blocks import CATALOGUE
+from .errors import GraphError
+from .graph import Graph
+from .spec import Functional
+
+# Attribute names a GraphModule already has (``training``, ``forward``, ``to``, ...):
+# a node with such an id gets a trailing underscore as its submodule name.
+_RESERVED = frozenset(dir(fx.GraphModule)) | {"graph", "code", "meta"}
+
+
+def module_name(node_id: str) -> str:
+    """The submodule (and state_dict prefix) name of a node."""
+    return node_id + "_" if node_id in _RESERVED else node_id
+
+
+def class_name_for(graph_name: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", graph_name)
+    name = "".join(w[:1].upper() + w[1:] for w in words) or "Network"
+    return name if name[0].isalpha() else "Net" + name
+
+
+def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
+    """The network as a torch module; raises :class:`GraphError` listing every node error."""
+    report = report if report is not None else analyze(graph)
+    if report.errors:
+        raise GraphError(report.errors)
+    used = nx.ancestors(graph.nx, report.output_id) | {report.output_id}
+    root = nn.Module()
+    fxg = fx.Graph()
+    values: dict[str, fx.Node] = {}
+    for n, info in report.nodes.items():
+        if n not in used:
+            continue
+        spec = CATALOGUE[info.type]
+        sources = [src for _, src in graph.inputs_of(n)]
+        args = [values[s] for s in sources]
+        if spec.type == "Input":
+            values[n] = fxg.create_node("placeholder", n, name=n)
+            continue
+        if spec.type == "Output":
+            fxg.output(args[0])
+            continue
+        shapes = [report.nodes[s].output_shape for s in sources]
+        built = spec.build(info.resolved, shapes)
+        if isinstance(built, Functional):
+            call_args = ((args,) if built.list_input else tuple(args)) + built.args
+            values[n] = fxg.create_node("call_function", built.fn, call_args, name=n)
+        else:
+            name = module_name(n)
+            root.add_module(name, built)
+            values[n] = fxg.create_node("call_module", name, tuple(args), name=n)
+    fxg.lint()
+    return fx.GraphModule(root, fxg, class_name=class_name_for(graph.name))
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
