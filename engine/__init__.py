@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .analysis import MemoryEstimate, NodeInfo, Report, analyze, human_bytes, human_count
+from .analysis import MemoryEstimate, NodeInfo, Report, analyze
 from .blocks import CATALOGUE, CATEGORIES, get_block
 from .errors import BlockError, GraphError, GraphFileError, NodeError
 from .graph import Edge, Graph
 from .spec import BlockSpec, ParamSpec
+from .units import human_bytes, human_count
 
 if TYPE_CHECKING:
     from torch import fx

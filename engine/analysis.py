@@ -21,6 +21,7 @@ from .blocks import CATALOGUE
 from .errors import BlockError, NodeError
 from .graph import Graph
 from .spec import BlockSpec, Shape
+from .units import human_bytes
 
 _STRUCTURE_KEY = ("structure",)  # a tuple never collides with a node id
 
@@ -63,7 +64,7 @@ def _plain(x: float | None) -> float | int | None:
 
 
 PRECISIONS = {"fp32": 4, "bf16": 2, "fp16": 2}
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2}  # fp32 tensors per parameter
 
 
 @dataclass(frozen=True)
@@ -138,19 +139,23 @@ class Report:
     def output_shape(self) -> Shape | None:
         return self.nodes[self.output_id].output_shape if self.output_id else None
 
-    def memory(self, batch_size: int = 64, precision: str = "fp32",
-               optimizer: str = "adam") -> MemoryEstimate:
-        """Estimate of training memory: "will it fit on my GPU?" before trying."""
+    def memory(self, batch_size: int = 64, precision: str = "fp32", optimizer: str = "adam",
+               momentum: float = 0.9) -> MemoryEstimate:
+        """Estimate of training memory: "will it fit on my GPU?" before trying.
+
+        SGD keeps a momentum buffer only when ``momentum`` is non-zero.
+        """
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if optimizer not in OPTIMIZER_STATES:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}")
         p = self.total_params
+        states = OPTIMIZER_STATES[optimizer] if optimizer != "sgd" or momentum else 0
         saved = sum(i.saved_activations for i in self.nodes.values())
         inputs = sum(math.prod(self.nodes[i].output_shape or ()) for i in self.input_ids)
         return MemoryEstimate(
             batch_size, precision, optimizer,
-            weights=4 * p, gradients=4 * p, optimizer_state=4 * p * OPTIMIZER_STATES[optimizer],
+            weights=4 * p, gradients=4 * p, optimizer_state=4 * p * states,
             activations=batch_size * saved * PRECISIONS[precision],
             inputs=batch_size * inputs * 4,
         )
@@ -167,22 +172,6 @@ class Report:
             "errors": [e.to_dict() for e in self.errors],
             "warnings": [e.to_dict() for e in self.warnings],
         }
-
-
-def human_count(n: float) -> str:
-    """11689512 → '11.7 M', 1814073344 → '1.81 G': three significant digits."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            v = n / scale
-            return f"{v:.3g} {unit}" if v < 1000 else f"{v:.0f} {unit}"
-    return str(int(n))
-
-
-def human_bytes(n: float) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{int(n)} B"
 
 
 # ---- parameters ------------------------------------------------------------------------
@@ -216,20 +205,43 @@ def analyze(graph: Graph) -> Report:
     memo = graph.analysis_memo
     structure = _structure(graph, memo)
     infos: dict[str, NodeInfo] = {}
+    cyclic = structure.cyclic
+    inputs_of = graph.inputs_of
+    node_revision = graph.node_revision
+    memo_get = memo.get
     for n in structure.order:
-        if n in structure.cyclic:
-            infos[n] = NodeInfo(n, graph.type_of(n), error=NodeError(n, structure.cyclic[n]))
+        if cyclic and n in cyclic:
+            infos[n] = NodeInfo(n, graph.type_of(n), error=NodeError(n, cyclic[n]))
             continue
-        ins = graph.inputs_of(n)
+        ins = inputs_of(n)
+        rev = node_revision(n)
+        cached = memo_get(n)
+        old = cached[3] if cached is not None else None
+        same = (cached is not None and cached[0] == rev
+                and (cached[1] is ins or cached[1] == ins))
+        if same:
+            # Reuse while the params are unchanged and every input is the very same result.
+            for (_, src), prev in zip(ins, cached[2], strict=True):
+                if infos[src] is not prev:
+                    break
+            else:
+                infos[n] = old
+                continue
         in_infos = tuple(infos[src] for _, src in ins)
-        rev = graph.node_revision(n)
-        cached = memo.get(n)
-        if (cached is not None and cached[0] == rev and cached[1] == ins
-                and all(a is b for a, b in zip(cached[2], in_infos, strict=True))):
-            infos[n] = cached[3]
-            continue
-        info = _analyze_node(graph, n, ins, in_infos)
-        memo[n] = (rev, list(ins), in_infos, info)
+        if (same and old.error is None and old.output_shape is not None
+                and all(a.output_shape == b.output_shape
+                        for a, b in zip(in_infos, cached[2], strict=True))):
+            # Same params, wiring and input shapes: only the receptive field can differ.
+            info = _with_receptive_field(old, in_infos)
+        else:
+            # The resolved params depend on the params alone: reuse them while unchanged.
+            resolved = old.resolved if cached is not None and cached[0] == rev else None
+            info = _analyze_node(graph, n, ins, in_infos, resolved)
+            if info == old:
+                # Same result as before (e.g. a Conv2d whose input width changed but whose
+                # output did not): keep the old object so the nodes after it stay memoised.
+                info = old
+        memo[n] = (rev, ins, in_infos, info)
         infos[n] = info
 
     errors = list(structure.graph_errors)
@@ -290,12 +302,14 @@ def _structure(graph: Graph, memo: dict) -> _Structure:
 
 
 def _analyze_node(graph: Graph, n: str, ins: list[tuple[int, str]],
-                  in_infos: tuple[NodeInfo, ...]) -> NodeInfo:
+                  in_infos: tuple[NodeInfo, ...],
+                  resolved: Mapping[str, Any] | None = None) -> NodeInfo:
     spec = CATALOGUE[graph.type_of(n)]
-    resolved, problems = resolve_params(spec, graph.params_of(n))
-    if problems:
-        message = "; ".join(p.message for p in problems)
-        return NodeInfo(n, spec.type, error=NodeError(n, message, problems[0].param))
+    if resolved is None:
+        resolved, problems = resolve_params(spec, graph.params_of(n))
+        if problems:
+            message = "; ".join(p.message for p in problems)
+            return NodeInfo(n, spec.type, error=NodeError(n, message, problems[0].param))
     wiring = _wiring_problem(spec, ins)
     if wiring:
         return NodeInfo(n, spec.type, error=NodeError(n, wiring), resolved=resolved)
@@ -315,6 +329,18 @@ def _analyze_node(graph: Graph, n: str, ins: list[tuple[int, str]],
     return NodeInfo(n, spec.type, out, params, macs, math.prod(out), saved,
                     rf if spatial else None, jump if spatial else None, None, resolved,
                     (rf, jump))
+
+
+def _with_receptive_field(old: NodeInfo, in_infos: tuple[NodeInfo, ...]) -> NodeInfo:
+    """``old`` with the receptive field grown from new inputs of unchanged shapes."""
+    shapes = [i.output_shape for i in in_infos]
+    rf, jump = _receptive_field(in_infos, CATALOGUE[old.type].rf_steps(old.resolved, shapes))
+    if (rf, jump) == old.rf_state:
+        return old
+    spatial = len(old.output_shape) == 3
+    return NodeInfo(old.id, old.type, old.output_shape, old.params, old.macs, old.activations,
+                    old.saved_activations, rf if spatial else None, jump if spatial else None,
+                    None, old.resolved, (rf, jump))
 
 
 def _wiring_problem(spec: BlockSpec, ins: list[tuple[int, str]]) -> str | None:

@@ -8,7 +8,9 @@ are left out, as the analysis warns.
 
 from __future__ import annotations
 
+import keyword
 import re
+from collections.abc import Iterable
 
 import networkx as nx
 import torch
@@ -20,14 +22,25 @@ from .errors import GraphError
 from .graph import Graph
 from .spec import Functional
 
-# Attribute names a GraphModule already has (``training``, ``forward``, ``to``, ...):
-# a node with such an id gets a trailing underscore as its submodule name.
-_RESERVED = frozenset(dir(fx.GraphModule)) | {"graph", "code", "meta"}
+# Names a node id cannot take in the module or its generated code: attributes a
+# GraphModule already has (``training``, ``forward``, ``to``), Python keywords, ``self``.
+_RESERVED = (frozenset(dir(fx.GraphModule)) | frozenset(vars(nn.Module()))
+             | {"graph", "code", "meta", "self"} | frozenset(keyword.kwlist))
 
 
-def module_name(node_id: str) -> str:
-    """The submodule (and state_dict prefix) name of a node."""
-    return node_id + "_" if node_id in _RESERVED else node_id
+def module_names(node_ids: Iterable[str]) -> dict[str, str]:
+    """Submodule (and state_dict prefix) name of every node: the id, or the id plus
+    underscores where the id is reserved, never colliding with another node's id."""
+    ids = list(node_ids)
+    taken = set(ids)
+    names: dict[str, str] = {}
+    for n in ids:
+        name = n
+        while name in _RESERVED or (name != n and name in taken):
+            name += "_"
+        taken.add(name)
+        names[n] = name
+    return names
 
 
 def class_name_for(graph_name: str) -> str:
@@ -42,6 +55,7 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
     if report.errors:
         raise GraphError(report.errors)
     used = nx.ancestors(graph.nx, report.output_id) | {report.output_id}
+    names = module_names(report.nodes)
     root = nn.Module()
     fxg = fx.Graph()
     values: dict[str, fx.Node] = {}
@@ -52,7 +66,7 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
         sources = [src for _, src in graph.inputs_of(n)]
         args = [values[s] for s in sources]
         if spec.type == "Input":
-            values[n] = fxg.create_node("placeholder", n, name=n)
+            values[n] = fxg.create_node("placeholder", names[n], name=names[n])
             continue
         if spec.type == "Output":
             fxg.output(args[0])
@@ -61,11 +75,10 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
         built = spec.build(info.resolved, shapes)
         if isinstance(built, Functional):
             call_args = ((args,) if built.list_input else tuple(args)) + built.args
-            values[n] = fxg.create_node("call_function", built.fn, call_args, name=n)
+            values[n] = fxg.create_node("call_function", built.fn, call_args, name=names[n])
         else:
-            name = module_name(n)
-            root.add_module(name, built)
-            values[n] = fxg.create_node("call_module", name, tuple(args), name=n)
+            root.add_module(names[n], built)
+            values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])
     fxg.lint()
     return fx.GraphModule(root, fxg, class_name=class_name_for(graph.name))
 

@@ -212,13 +212,11 @@ def need_vector(ins: list[Shape], block: str) -> Shape:
 def conv_out(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
     """PyTorch's output-size formula for convolution and pooling."""
     eff = d * (k - 1) + 1
-    num = size + 2 * p - eff
-    if num < 0:
-        return 0
-    out = (-(-num // s) if ceil else num // s) + 1
+    num = size + 2 * p - eff  # may be negative: a ceil_mode window may hang over the end
+    out = (num + (s - 1 if ceil else 0)) // s + 1  # floor division, as PyTorch's div_rtn
     if ceil and (out - 1) * s >= size + p:  # PyTorch: last window must start inside input
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def resolve_padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int],

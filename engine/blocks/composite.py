@@ -53,13 +53,17 @@ def residual_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
 
 
 def residual_saved(p: Params, ins: list[Shape], out: Shape) -> int:
+    # What autograd keeps (the ReLUs work in place, so a BN output and its ReLU share one
+    # tensor; the add keeps nothing): per conv its output (for the BN), per inner BN+ReLU
+    # its output (for the ReLU and the next conv), and the block's output after the last
+    # ReLU. The projection's conv output is kept for its BN. The input counts upstream.
     c, h, w = ins[0]
     o, oh, ow = out
-    proj = 2 * o * oh * ow if _has_projection(c, p) else 0
+    proj = o * oh * ow if _has_projection(c, p) else 0
     if p["bottleneck"]:
         wd = o // 4
-        return 3 * wd * h * w + 3 * wd * oh * ow + 4 * o * oh * ow + proj
-    return 7 * o * oh * ow + proj
+        return 2 * wd * h * w + 2 * wd * oh * ow + 2 * o * oh * ow + proj
+    return 4 * o * oh * ow + proj
 
 
 def residual_build(p: Params, ins: list[Shape]):
@@ -94,9 +98,12 @@ def inception_macs(p: Params, ins: list[Shape], out: Shape) -> int:
 
 
 def inception_saved(p: Params, ins: list[Shape], out: Shape) -> int:
+    # Each conv's output is kept once (its in-place ReLU and the next conv share it); the
+    # max pool keeps its output and int64 indices (2 float32s each); the concat keeps
+    # nothing, but its output is the block's result.
     _, h, w = ins[0]
-    inner = 2 * (p["ch3x3red"] + p["ch5x5red"]) + ins[0][0]  # reduce convs + ReLUs, pool
-    return h * w * (inner + 2 * out[0]) + h * w * out[0]  # branch convs + ReLUs, the concat
+    inner = p["ch3x3red"] + p["ch5x5red"] + 3 * ins[0][0]  # reduce convs, pool + indices
+    return h * w * (inner + 2 * out[0])  # branch convs, the concat
 
 
 def inception_build(p: Params, ins: list[Shape]):
@@ -134,8 +141,10 @@ def dense_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
 
 def dense_saved(p: Params, ins: list[Shape], out: Shape) -> int:
     hw = out[1] * out[2]
-    # per layer: concat input, BN, ReLU (ci each), conv1, BN, ReLU (bg each), conv2 (g)
-    return hw * sum(3 * ci + 3 * bg + g for ci, g, bg in _dense_layers(ins[0][0], p)) + out[0] * hw
+    # per layer: the concatenated input and its BN+ReLU output (ci each, the ReLU works in
+    # place), conv1's output and its BN+ReLU output (bg each); conv2's output is kept by
+    # nobody (only concatenated), and the final concat is the block's result
+    return hw * sum(2 * ci + 2 * bg for ci, _, bg in _dense_layers(ins[0][0], p)) + out[0] * hw
 
 
 def dense_build(p: Params, ins: list[Shape]):

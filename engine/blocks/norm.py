@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..errors import BlockError
 from ..spec import BlockSpec, Params, ParamSpec, Shape, fmt_shape
 
@@ -56,5 +58,8 @@ BLOCKS = (
         params=(ParamSpec("p", "float", 0.5, "Probability of dropping an element.", 0.0, 1.0),),
         infer=_same,
         build=dropout_build,
+        # its output, plus the mask backward needs: one byte per element on CUDA (on the
+        # CPU, torch keeps a mask as large as the output)
+        saved_activations=lambda p, ins, out: math.prod(out) + -(-math.prod(out) // 4),
     ),
 )

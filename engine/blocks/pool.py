@@ -64,10 +64,17 @@ def adaptive_shape(p: Params, ins: list[Shape]) -> Shape:
     return (c, *p["output_size"])
 
 
+def _adaptive_window(size: int, out: int) -> int:
+    """Largest window of adaptive pooling: PyTorch's window i spans
+    [floor(i·size/out), ceil((i+1)·size/out)), one more than size/out when it does not divide."""
+    return max(-(-(i + 1) * size // out) - i * size // out for i in range(out))
+
+
 def adaptive_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
     _, h, w = ins[0]
     oh, ow = p["output_size"]
-    return [(max(math.ceil(h / oh), math.ceil(w / ow)), max(1, min(h // oh, w // ow)))]
+    return [(max(_adaptive_window(h, oh), _adaptive_window(w, ow)),
+             max(1, min(h // oh, w // ow)))]
 
 
 def adaptive_build(p: Params, ins: list[Shape]):
@@ -101,6 +108,8 @@ BLOCKS = (
         infer=pool_shape("MaxPool2d"),
         build=maxpool_build,
         rf_steps=pool_rf,
+        # its output, plus the int64 argmax indices backward needs (two float32s each)
+        saved_activations=lambda p, ins, out: 3 * math.prod(out),
     ),
     BlockSpec(
         type="AvgPool2d",

@@ -24,7 +24,9 @@ def upsample_shape(p: Params, ins: list[Shape]) -> Shape:
 
 
 def upsample_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
-    return [(1, 1 / p["scale_factor"])]
+    # nearest copies one input pixel; bilinear blends two neighbours along each axis
+    k = 2 if p["mode"] == "bilinear" and p["scale_factor"] > 1 else 1
+    return [(k, 1 / p["scale_factor"])]
 
 
 def upsample_build(p: Params, ins: list[Shape]):

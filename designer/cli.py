@@ -1,0 +1,129 @@
+"""The ``convas`` command line (SPEC §4).
+
+``convas [FILE]`` opens the application; ``convas summary FILE`` prints the analysis.
+Exit status: 0 success, 1 invalid graph or file (the message names the node and the
+fix, never a traceback), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from engine import Graph, GraphError, analyze
+from engine.analysis import OPTIMIZER_STATES, PRECISIONS
+
+from .summary_text import format_summary
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("summary",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors already; keep its message short."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="convas", description="Design, train and export CNNs as node graphs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    s = sub.add_parser("summary", help="print the per-layer table and totals of a graph file",
+                       description="Print output shape, parameters, MACs and receptive field "
+                                   "of every block, with totals and a training-memory estimate.")
+    s.add_argument("file", metavar="FILE", help="a .convas.json graph")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead")
+    s.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                   help="batch size for the memory estimate (default: the file's, else 64)")
+    s.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
+                   help="activation precision for the memory estimate (default fp32)")
+    s.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES), default=None,
+                   help="optimizer for the memory estimate (default: the file's, else adam)")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        return _open_app(argv)
+    args = _parser().parse_args(argv)
+    if args.command == "summary":
+        return summary(args.file, as_json=args.json, batch_size=args.batch_size,
+                       precision=args.precision, optimizer=args.optimizer)
+    _parser().print_help()
+    return EXIT_USAGE
+
+
+def _open_app(argv: list[str]) -> int:
+    parser = _Parser(prog="convas", usage="convas [FILE] | convas COMMAND ...",
+                     description="Open the Convas application, with FILE if given. "
+                                 f"Commands: {', '.join(COMMANDS)} (convas COMMAND -h).")
+    parser.add_argument("file", nargs="?", metavar="FILE")
+    args = parser.parse_args(argv)
+    from .app import run_app
+
+    return run_app(args.file)
+
+
+def summary(path: str, as_json: bool = False, batch_size: int | None = None,
+            precision: str = "fp32", optimizer: str | None = None,
+            out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print the analysis of ``path``; 1 when the file or the graph is invalid."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        graph = Graph.load(path)
+    except GraphError as exc:
+        _print_errors(exc, err, path)
+        return EXIT_INVALID
+    report = analyze(graph)
+    batch = batch_size or _setting(graph, "batch_size", int, 64)
+    opt = optimizer or _setting(graph, "optimizer", str, "adam")
+    if opt not in OPTIMIZER_STATES:
+        opt = "adam"
+    momentum = graph.training.get("momentum", 0.9)
+    momentum = momentum if isinstance(momentum, int | float) else 0.9
+    memory = report.memory(batch, precision, opt, momentum) if report.ok else None
+    if as_json:
+        data = report.to_dict()
+        if memory is not None:
+            data["memory"] = memory.to_dict()
+        json.dump(data, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(format_summary(report, memory))
+    if not report.ok:
+        _print_errors(GraphError(report.errors), err, path)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _setting(graph: Graph, key: str, kind: type, default):
+    value = graph.training.get(key)
+    return value if isinstance(value, kind) and not isinstance(value, bool) and value else default
+
+
+def _print_errors(exc: GraphError, err: TextIO, path: str) -> None:
+    n = len(exc.errors)
+    err.write(f"convas: {path}: {n} problem{'s' if n != 1 else ''}\n")
+    for e in exc.errors:
+        err.write(f"  {e}\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
