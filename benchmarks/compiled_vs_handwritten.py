@@ -183,10 +183,10 @@ def copy_weights(src: nn.Module, dst: nn.Module) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    ap.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     ap.add_argument("--size", type=int, default=32, help="image height and width (default 32)")
     ap.add_argument("--classes", type=int, default=10, help="output classes (default 10)")
-    ap.add_argument("--steps", type=int, default=30, help="measured steps per model (default 30)")
+    ap.add_argument("--steps", type=int, default=40, help="measured steps per model (default 40)")
     ap.add_argument("--warmup", type=int, default=3, help="unmeasured steps first (default 3)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     ap.add_argument("--channels-last", action="store_true",

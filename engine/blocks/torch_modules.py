@@ -34,7 +34,8 @@ class BasicResidual(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out += identity
+        return self.relu(out)
 
 
 class BottleneckResidual(nn.Module):
@@ -57,7 +58,8 @@ class BottleneckResidual(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out += identity
+        return self.relu(out)
 
 
 def _conv_relu(c_in: int, c_out: int, k: int) -> nn.Sequential:

@@ -281,3 +281,38 @@ def test_compiled_module_trains_and_keeps_state_dict_keys():
     model.eval()
     again.eval()
     assert torch.equal(model(x), again(x))
+
+
+def test_inplace_activations_only_where_safe_and_gradients_unchanged():
+    """ReLU runs in place after a block that does not keep its output (as torchvision
+    does); never after sigmoid (whose backward needs its output) nor on a fan-out."""
+    g = Graph("inplace")
+    g.add_node("x", "Input", {"channels": 2, "height": 6, "width": 6})
+    g.add_node("conv", "Conv2d", {"out_channels": 4})
+    g.add_node("relu_a", "Activation", {})
+    g.add_node("sig", "Activation", {"function": "sigmoid"})
+    g.add_node("relu_b", "Activation", {})
+    g.add_node("conv2", "Conv2d", {"out_channels": 4})
+    g.add_node("relu_c", "Activation", {"function": "relu6"})
+    g.add_node("skip", "Add", {})
+    g.add_node("out", "Output", {})
+    for a, b in [("x", "conv"), ("conv", "relu_a"), ("relu_a", "sig"), ("sig", "relu_b"),
+                 ("relu_b", "conv2"), ("conv2", "relu_c"), ("conv2", "skip")]:
+        g.add_edge(a, b)
+    g.add_edge("relu_c", "skip", 1)
+    g.add_edge("skip", "out")
+    model = compile_graph(g)
+    assert model.relu_a.inplace is True
+    assert model.relu_b.inplace is False  # after sigmoid
+    assert model.relu_c.inplace is False  # conv2 also feeds the Add
+    x = torch.randn(3, 2, 6, 6, requires_grad=True)
+    model(x).square().sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()] + [x.grad.clone()]
+    model.zero_grad()
+    x.grad = None
+    for m in model.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False
+    model(x).square().sum().backward()
+    for a, b in zip(grads, [p.grad for p in model.parameters()] + [x.grad], strict=True):
+        torch.testing.assert_close(a, b)
