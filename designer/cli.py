@@ -16,10 +16,11 @@ from typing import TextIO
 from engine import Graph, GraphError, analyze
 from engine.analysis import OPTIMIZER_STATES, PRECISIONS
 
+from .cli_train import add_export_parser, add_train_parser, export, train
 from .summary_text import format_summary
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("summary",)
+COMMANDS = ("summary", "train", "export")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +45,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="activation precision for the memory estimate (default fp32)")
     s.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES), default=None,
                    help="optimizer for the memory estimate (default: the file's, else adam)")
+    add_train_parser(sub, _positive_int, _positive_float)
+    add_export_parser(sub)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -65,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "summary":
         return summary(args.file, as_json=args.json, batch_size=args.batch_size,
                        precision=args.precision, optimizer=args.optimizer)
+    if args.command == "train":
+        return train(args)
+    if args.command == "export":
+        return export(args)
     _parser().print_help()
     return EXIT_USAGE
 

@@ -97,7 +97,10 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
             root.add_module(names[n], built)
             values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])
     fxg.lint()
-    return fx.GraphModule(root, fxg, class_name=class_name_for(graph.name))
+    module = fx.GraphModule(root, fxg, class_name=class_name_for(graph.name))
+    # node id → fx node name (fx renames e.g. "input" to "input_1"), for feature-map taps
+    module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
+    return module
 
 
 def count_parameters(model: torch.nn.Module) -> int:

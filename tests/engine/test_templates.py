@@ -35,13 +35,16 @@ EXPECTED_PARAMS = {
     # conv 8 / 16 / 32, each with BatchNorm, ReLU and 2×2 max pool, then Linear(512, 2):
     # small enough to train in seconds on a CPU.
     "x_vs_o": 7_026,
+    # conv 32 / 32 / 64 on scikit-learn's 1×8×8 digits, one max pool, Linear(1024, 10)
+    "digits_cnn": 38_570,
 }
 
 IMAGENET = {"alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "densenet121",
             "mobilenetv2"}
 # Add has no weights, so the totals above cannot tell a missing skip connection.
 EXPECTED_ADDS = {"mobilenetv2": 10}
-OUTPUT_SHAPES = {"lenet5": (10,), "x_vs_o": (2,)} | {n: (1000,) for n in IMAGENET}
+OUTPUT_SHAPES = {"lenet5": (10,), "x_vs_o": (2,), "digits_cnn": (10,)} | {
+    n: (1000,) for n in IMAGENET}
 
 
 def _raw(name: str) -> dict:

@@ -1,0 +1,138 @@
+"""Training throughput of Convas's loop over a hand-written PyTorch loop.
+
+Both train the same network (two compiled copies of one template, same initial
+weights) on the same data held on the device. They alternate epoch by epoch in one
+run (the hand-written epoch runs inside Convas's end-of-epoch callback), so machine
+noise hits both alike. The hand-written loop is the lean one a careful engineer
+writes: data preloaded on the device, random permutation per epoch, no DataLoader, no
+per-step sync. Goal: convas / hand-written images/s ≥ 0.97.
+
+    python benchmarks/train_throughput.py                       # CPU, X-vs-O on shapes
+    python benchmarks/train_throughput.py --template lenet5 --dataset shapes --size 32
+    python benchmarks/train_throughput.py --device cuda --template resnet18 --precision bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import Graph, compile_graph  # noqa: E402
+from engine.data import load_dataset  # noqa: E402
+from engine.train import Trainer  # noqa: E402
+from engine.train_config import TrainConfig  # noqa: E402
+from engine.train_events import EpochEvent, FailedEvent  # noqa: E402
+
+
+def handwritten_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                      y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int,
+                      amp: torch.dtype | None, channels_last: bool) -> float:
+    """One epoch of the textbook loop; returns images per second."""
+    device = x.device
+    loss_fn = nn.CrossEntropyLoss()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    perm = torch.randperm(len(x), device=device)
+    total = torch.zeros((), device=device)
+    model.train()
+    for i in range(0, len(x), batch):
+        idx = perm[i:i + batch]
+        xb = (x[idx].float().div_(255) - mean) / std
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            loss = loss_fn(model(xb), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach()
+    total.item()
+    return len(x) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--template", default="x_vs_o")
+    ap.add_argument("--dataset", default="shapes")
+    ap.add_argument("--classes", default="X,O", help="comma-separated subset ('' for all)")
+    ap.add_argument("--count", type=int, default=4000, help="shapes: images generated")
+    ap.add_argument("--size", type=int, default=None, help="resize the Input to this H=W")
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    text = (resources.files("resources") / "templates" / f"{args.template}.convas.json")
+    graph = Graph.loads(text.read_text("utf-8"), args.template)
+    classes = [c for c in args.classes.split(",") if c] or None
+    data = load_dataset(args.dataset, classes=classes, options={"count": args.count},
+                        val_fraction=0.0)
+    c, h, w = data.image_shape
+    size = args.size or h
+    if args.size:
+        data = load_dataset(args.dataset, classes=classes, val_fraction=0.0,
+                            options={"count": args.count, "size": size})
+    inp = next(n for n in graph.nodes if graph.type_of(n) == "Input")
+    graph.set_param(inp, "channels", c)
+    graph.set_param(inp, "height", size)
+    graph.set_param(inp, "width", size)
+    last = graph.inputs_of(next(n for n in graph.nodes if graph.type_of(n) == "Output"))[0][1]
+    graph.set_param(last, "out_features", data.num_classes)
+
+    config = TrainConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch,
+                         optimizer="sgd", lr=0.01, momentum=0.9, device=args.device,
+                         precision=args.precision, channels_last=args.channels_last,
+                         val_fraction=0.0)
+    device = torch.device(args.device)
+    amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    torch.manual_seed(0)
+    hand = compile_graph(graph).to(device)
+    if args.channels_last:
+        hand = hand.to(memory_format=torch.channels_last)
+    hand_opt = torch.optim.SGD(hand.parameters(), lr=0.01, momentum=0.9)
+    x = data.train.x.to(device)
+    y = data.train.y.to(device)
+    mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+    convas_rates: list[float] = []
+    hand_rates: list[float] = []
+
+    def on_event(event) -> None:
+        if isinstance(event, EpochEvent):
+            convas_rates.append(len(data.train) / event.seconds)
+            hand_rates.append(handwritten_epoch(hand, hand_opt, x, y, mean, std, args.batch,
+                                                amp, args.channels_last))
+
+    result = Trainer(graph, config, callback=on_event, dataset=data).run()
+    if isinstance(result, FailedEvent):
+        raise SystemExit(f"training failed: {result.reason}")
+    # the first epoch of each warms up allocators and caches
+    conv = statistics.median(convas_rates[1:])
+    handm = statistics.median(hand_rates[1:])
+    print(f"{args.template} on {args.dataset} ({len(data.train)} images {c}×{size}×{size}), "
+          f"batch {args.batch}, {args.device}, {args.precision}"
+          f"{', channels-last' if args.channels_last else ''}, {args.epochs} epochs each, "
+          f"interleaved")
+    print(f"hand-written loop: {handm:,.0f} images/s (median of epochs 2–{args.epochs})")
+    print(f"convas Trainer:    {conv:,.0f} images/s")
+    ratio = conv / handm
+    print(f"convas/hand-written throughput: {ratio:.3f} (goal ≥ 0.97) "
+          f"{'OK' if ratio >= 0.97 else 'BELOW GOAL'}")
+
+
+if __name__ == "__main__":
+    main()

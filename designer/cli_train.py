@@ -1,0 +1,161 @@
+"""``convas train`` and ``convas export`` (SPEC §4)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from engine import Graph, GraphError
+
+EXIT_OK, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def add_train_parser(sub: argparse._SubParsersAction, positive_int, positive_float) -> None:
+    t = sub.add_parser("train", help="train a graph headless, with a progress bar",
+                       description="Train FILE on a dataset; write model.pt and metrics.csv "
+                                   "to --out. Settings not given come from the file's "
+                                   "'training' object, then Convas's defaults.")
+    t.add_argument("file", metavar="FILE")
+    t.add_argument("--dataset", metavar="NAME_OR_PATH",
+                   help="shapes, digits, mnist, fashion-mnist, cifar10, or a folder / .npz")
+    t.add_argument("--epochs", type=positive_int, metavar="N")
+    t.add_argument("--batch-size", type=positive_int, metavar="N")
+    t.add_argument("--lr", type=positive_float, metavar="X", help="learning rate")
+    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    t.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"))
+    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    t.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the model (worth it on CUDA)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--limit", type=positive_int, metavar="N",
+                   help="use at most N training images")
+    t.add_argument("--download", action="store_true",
+                   help="download mnist / fashion-mnist / cifar10 if missing (needs network)")
+    t.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (model.pt)")
+    t.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-TIMESTAMP)")
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser("export", help="export a graph to ONNX or a standalone PyTorch file",
+                       description="Export FILE (with trained weights from --weights) to ONNX, "
+                                   "checked with onnx.checker and compared with onnxruntime, "
+                                   "or to a .py file that needs only torch.")
+    e.add_argument("file", metavar="FILE")
+    e.add_argument("-o", "--output", required=True, metavar="OUT")
+    e.add_argument("--weights", metavar="CKPT", help="a checkpoint written by convas train")
+    e.add_argument("--format", choices=("onnx", "pytorch"),
+                   help="default: pytorch for a .py OUT, else onnx")
+
+
+def _default_out(graph: Graph) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", graph.name).strip("-").lower() or "model"
+    return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
+    from engine.data import DatasetError, download
+    from engine.train import Trainer
+    from engine.train_config import ConfigError, TrainConfig
+    from engine.train_events import DoneEvent
+
+    from .progress import ProgressPrinter
+
+    err = err or sys.stderr
+    try:
+        graph = Graph.load(args.file)
+        config = TrainConfig.from_dict(
+            graph.training, dataset=args.dataset, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+            schedule=args.schedule, device=args.device, precision=args.precision,
+            compile=args.compile, seed=args.seed, limit=args.limit)
+        if args.download:
+            download(config.dataset, progress=_download_progress(err))
+    except (GraphError, ConfigError, DatasetError) as exc:
+        err.write(f"convas: {exc}\n")
+        return EXIT_INVALID
+    out = Path(args.out) if args.out else _default_out(graph)
+    progress = ProgressPrinter(err)
+    trainer = Trainer(graph, config, callback=progress, out_dir=out, resume=args.resume)
+    previous = _stop_on_first_interrupt(trainer, err)
+    try:
+        err.write(f"training {graph.name} on {config.dataset} for {config.epochs} epochs "
+                  f"(batch {config.batch_size}, {config.optimizer}, lr {config.lr:g}); "
+                  f"output in {out}\n")
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        progress.close()
+    if isinstance(result, DoneEvent):
+        last = result.metrics[-1] if result.metrics else {}
+        acc = last.get("val_accuracy")
+        summary = f"; validation accuracy {100 * acc:.1f}%" if acc is not None else ""
+        where = f"{out / 'model.pt'} and {out / 'metrics.csv'}" if result.checkpoint else "nothing"
+        err.write(f"{'stopped' if result.stopped else 'done'} after {result.epochs_completed} "
+                  f"epoch(s){summary}; saved {where}\n")
+        return EXIT_INTERRUPTED if result.stopped else EXIT_OK
+    err.write(f"convas: training failed: {result.reason}\n")
+    if result.details and os.environ.get("CONVAS_DEBUG"):
+        err.write(result.details)
+    return EXIT_INVALID
+
+
+def _stop_on_first_interrupt(trainer, err: TextIO):
+    """Ctrl+C once stops after the current step and saves; twice aborts at once."""
+
+    def handler(signum, frame):
+        if trainer._stop.is_set():
+            raise KeyboardInterrupt
+        err.write("\nstopping after this step (Ctrl+C again to abort)…\n")
+        trainer.stop()
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (tests): nothing to install
+        return signal.getsignal(signal.SIGINT)
+
+
+def _download_progress(err: TextIO):
+    def show(done: int, total: int) -> None:
+        if total and err.isatty():
+            err.write(f"\rdownloading… {done / 2**20:.1f} / {total / 2**20:.1f} MiB")
+            if done >= total:
+                err.write("\n")
+    return show
+
+
+def export(args: argparse.Namespace, out: TextIO | None = None,
+           err: TextIO | None = None) -> int:
+    from engine.checkpoint import CheckpointError, load_checkpoint
+    from engine.export import ExportError, export_onnx, export_pytorch
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    fmt = args.format or ("pytorch" if args.output.endswith(".py") else "onnx")
+    try:
+        graph = Graph.load(args.file)
+        state = load_checkpoint(args.weights)["state_dict"] if args.weights else None
+        if fmt == "pytorch":
+            if state is not None:
+                err.write("note: a .py export holds the architecture only; load the weights "
+                          "with model.load_state_dict(torch.load(CKPT, weights_only=True)"
+                          "['state_dict'])\n")
+            path = export_pytorch(graph, args.output)
+            out.write(f"PyTorch module written to {path}\n")
+            return EXIT_OK
+        report = export_onnx(graph, args.output, state_dict=state)
+    except (GraphError, CheckpointError, ExportError) as exc:
+        err.write(f"convas: {exc}\n")
+        return EXIT_INVALID
+    out.write(report.describe() + "\n")
+    if not report.ok:
+        err.write("convas: onnxruntime disagrees with PyTorch beyond the tolerance; the file "
+                  "was written but check it before deploying\n")
+        return EXIT_INVALID
+    return EXIT_OK

@@ -1,0 +1,89 @@
+"""Checkpoints (SPEC §4): the graph, the weights and what is needed to resume.
+
+Saved with ``torch.save`` as plain dicts, lists, numbers, strings and tensors, so
+``torch.load(path, weights_only=True)`` reads them and loading never runs code from
+the file. Writes go to a temporary file first: a crash or a full disk mid-save keeps
+the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .graph import Graph
+
+FORMAT = "convas.checkpoint"
+VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be written or read; the message says why and what to do."""
+
+
+def save_checkpoint(path: str | os.PathLike, graph: Graph, state_dict: dict[str, Any],
+                    **extra: Any) -> Path:
+    """Write atomically. ``extra`` holds optimizer/scheduler state, epoch, metrics, ..."""
+    path = Path(path)
+    data = {"format": FORMAT, "version": VERSION, "graph": graph.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **extra}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write a checkpoint in {path.parent}: {exc.strerror}; "
+                              f"choose another output folder") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise CheckpointError(
+            f"could not write the checkpoint {path}: {exc.strerror or exc}"
+            + ("; the disk is full: free some space or choose another output folder"
+               if getattr(exc, "errno", None) == 28 else "")
+            + "; the previous checkpoint, if any, is unchanged"
+        ) from None
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a checkpoint; anything else is refused with a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError,
+            OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated, damaged, or not a PyTorch file: "
+            f"{first[:200]}); use another file, e.g. the model.pt of a finished run"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a Convas checkpoint (it has no "
+            f"'format': '{FORMAT}'); Convas reads the model.pt files written by convas train"
+        )
+    if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+        raise CheckpointError(f"{path} is checkpoint version {data.get('version')!r}, newer "
+                              f"than this Convas reads ({VERSION}): update Convas")
+    if not isinstance(data.get("state_dict"), dict) or not isinstance(data.get("graph"), dict):
+        raise CheckpointError(f"{path} lacks its graph or weights: it is damaged")
+    return data
+
+
+def checkpoint_graph(data: dict[str, Any]) -> Graph:
+    return Graph.from_dict(data["graph"])

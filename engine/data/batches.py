@@ -1,0 +1,145 @@
+"""Mini-batches straight from tensors on the training device.
+
+The small images Convas trains on fit on the device whole, so the set is moved there
+once (as uint8 where it is uint8: a quarter of float32's memory) and each batch is
+indexed, converted, augmented and normalised there. No DataLoader, no worker
+processes, no per-batch copy from the host: on a GPU the input pipeline costs next to
+nothing, and on a CPU it is a few vectorised tensor operations.
+
+The random numbers of an epoch (order, crop offsets, flips) are drawn at once on the
+CPU from ``seed`` and the epoch number, so a run repeats exactly on any device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .sets import ImageSet
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training-time augmentation, applied per image on the device.
+
+    ``crop_padding``: a random crop of the original size out of the image zero-padded
+    (black) by that many pixels on each side, i.e. a random shift of up to that many
+    pixels. ``hflip``: a horizontal mirror with probability 0.5.
+    """
+
+    crop_padding: int = 0
+    hflip: bool = False
+
+    def __post_init__(self) -> None:
+        if self.crop_padding < 0:
+            raise ValueError(f"crop_padding {self.crop_padding} must not be negative")
+
+    @property
+    def active(self) -> bool:
+        return self.crop_padding > 0 or self.hflip
+
+
+def random_crop(x: torch.Tensor, padding: int, dy: torch.Tensor,
+                dx: torch.Tensor) -> torch.Tensor:
+    """Crop [N, C, H, W] out of ``x`` zero-padded by ``padding``, at offsets ``dy``, ``dx``
+    (each [N], in 0..2·padding; ``padding`` means no shift)."""
+    n, c, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (padding, padding, padding, padding))
+    # Two gathers (rows, then columns) beat one 4-D advanced index by about 1.7× on a CPU.
+    rows = dy[:, None] + torch.arange(h, device=x.device)            # [N, H]
+    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, w + 2 * padding))
+    cols = dx[:, None] + torch.arange(w, device=x.device)            # [N, W]
+    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+class Batches:
+    """Iterates (x, y) batches of an ImageSet held as tensors on ``device``: the whole set
+    is moved to the device once (kept as uint8 if it is uint8) and each batch is
+    indexed, converted to float32 0..1, augmented and normalised with mean/std there,
+    with no DataLoader and no per-batch host→device copy.
+
+    Each ``iter()`` is one epoch with its own shuffle, deterministic from ``seed`` and
+    the epoch number (``epoch`` counts the epochs started; set it to resume a run).
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, *, mean: Sequence[float],
+                 std: Sequence[float], device: torch.device | str = "cpu",
+                 shuffle: bool = False, augment: Augment | None = None, seed: int = 0,
+                 drop_last: bool = False, channels_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch size {batch_size} must be at least 1")
+        channels = data.image_shape[0]
+        if len(mean) != channels or len(std) != channels:
+            raise ValueError(f"mean and std need one value per channel ({channels}), got "
+                             f"{len(mean)} and {len(std)}")
+        self.device = torch.device(device)
+        x = data.x if data.x.dtype == torch.uint8 else data.x.to(torch.float32)
+        self.x = x.to(self.device)
+        self.y = data.y.to(self.device, torch.int64)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.augment = augment if augment is not None and augment.active else None
+        self.seed = int(seed)
+        self.drop_last = drop_last
+        self.channels_last = channels_last
+        self.epoch = 0
+        self._mean = torch.tensor(list(mean), dtype=torch.float32,
+                                  device=self.device).view(1, -1, 1, 1)
+        self._inv_std = 1.0 / torch.tensor(list(std), dtype=torch.float32,
+                                           device=self.device).view(1, -1, 1, 1)
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            return x.to(torch.float32).mul_(1.0 / 255.0)
+        return x.to(torch.float32)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The same conversion and normalisation as the batches (no augmentation), for
+        probe images: uint8 0..255 or float 0..1, [C, H, W] or [N, C, H, W]."""
+        single = x.dim() == 3
+        x = self._to_unit(x.to(self.device))
+        out = (x[None] if single else x) - self._mean
+        out = out * self._inv_std
+        if self.channels_last:
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out[0] if single else out
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch = self.epoch
+        self.epoch += 1
+        n = len(self.y)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = (torch.randperm(n, generator=generator) if self.shuffle
+                 else torch.arange(n)).to(self.device)
+        shifts = flips = None
+        if self.augment is not None:
+            p = self.augment.crop_padding
+            if p > 0:
+                shifts = torch.randint(0, 2 * p + 1, (n, 2), generator=generator).to(self.device)
+            if self.augment.hflip:
+                flips = (torch.rand(n, generator=generator) < 0.5).to(self.device)
+        return self._batches(order, shifts, flips)
+
+    def _batches(self, order: torch.Tensor, shifts: torch.Tensor | None,
+                 flips: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            x = self._to_unit(self.x.index_select(0, idx))
+            if flips is not None:
+                mirror = flips[i * self.batch_size:(i + 1) * self.batch_size]
+                x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(3), x)
+            if shifts is not None:
+                s = shifts[i * self.batch_size:(i + 1) * self.batch_size]
+                x = random_crop(x, self.augment.crop_padding, s[:, 0], s[:, 1])
+            x = (x - self._mean) * self._inv_std
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            else:
+                x = x.contiguous()
+            yield x, self.y.index_select(0, idx)

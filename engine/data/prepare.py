@@ -1,0 +1,132 @@
+"""From what a reader found to a ``Dataset``: class subset, split, limit, statistics.
+
+Readers return ``Raw`` numpy arrays and never split or subsample, so every source
+gets the same deterministic treatment of ``classes``, ``val_fraction``, ``seed`` and
+``limit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .sets import Dataset, DatasetError, ImageSet, channel_stats
+
+
+@dataclass
+class Raw:
+    """Images [N, C, H, W] (uint8, or float32 in 0..1) and int64 labels, as read.
+
+    ``val`` is set where the source has its own test split (MNIST's t10k files,
+    CIFAR's test batch); otherwise the training images are split.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
+
+
+def select_classes(raw: Raw, wanted: Sequence[str]) -> Raw:
+    """Keep only the classes named in ``wanted``, relabelled 0..k-1 in that order."""
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    names = [str(c) for c in wanted]
+    if not names:
+        raise DatasetError("the list of classes to keep is empty: name at least one class")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DatasetError(f"class {duplicates[0]!r} is named twice in the classes to keep")
+    unknown = [n for n in names if n not in raw.classes]
+    if unknown:
+        raise DatasetError(f"no class {unknown[0]!r} in this dataset; its classes are "
+                           f"{', '.join(raw.classes)}")
+    lookup = np.full(len(raw.classes), -1, dtype=np.int64)
+    for new, name in enumerate(names):
+        lookup[raw.classes.index(name)] = new
+
+    def keep(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        new_y = lookup[y]
+        mask = new_y >= 0
+        return x[mask], new_y[mask]
+
+    x, y = keep(raw.x, raw.y)
+    val_x = val_y = None
+    if raw.val_x is not None and raw.val_y is not None:
+        val_x, val_y = keep(raw.val_x, raw.val_y)
+    return Raw(x, y, names, val_x, val_y)
+
+
+def stratified_split(y: np.ndarray, val_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val), each class split in the same proportion, both sorted.
+
+    A class with at least two images keeps at least one on each side, so a small
+    dataset still validates every class.
+    """
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n_val = round(len(idx) * val_fraction)
+        if val_fraction > 0 and len(idx) >= 2:
+            n_val = min(max(n_val, 1), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.sort(np.concatenate(train or [empty])),
+            np.sort(np.concatenate(val or [empty])))
+
+
+def stratified_subset(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``limit`` samples, classes in their original proportion.
+
+    Each class is shuffled and its k-th sample gets the key (k + u) / class size, u
+    uniform in [0, 1); taking the smallest keys draws evenly from every class.
+    """
+    if limit >= len(y):
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed + 7919)
+    keys = np.empty(len(y))
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        keys[idx] = (np.arange(len(idx)) + rng.random(len(idx))) / len(idx)
+    return np.sort(np.argsort(keys, kind="stable")[:limit])
+
+
+def _image_set(x: np.ndarray, y: np.ndarray) -> ImageSet:
+    # Writable and contiguous: arrays read with frombuffer are read-only views of bytes.
+    x = np.require(x if x.dtype == np.uint8 else x.astype(np.float32, copy=False),
+                   requirements=["C", "W"])
+    y = np.require(y, dtype=np.int64, requirements=["C", "W"])
+    return ImageSet(torch.from_numpy(x), torch.from_numpy(y))
+
+
+def build_dataset(name: str, raw: Raw, *, val_fraction: float, seed: int,
+                  classes: Sequence[str] | None, limit: int | None,
+                  val_limit: int | None = None) -> Dataset:
+    """Apply the class subset, split (where the source has no test split) and limits."""
+    if classes is not None:
+        raw = select_classes(raw, classes)
+    if len(raw.y) == 0:
+        raise DatasetError(f"{name} holds no training images"
+                           + (" of the chosen classes" if classes is not None else ""))
+    if raw.val_x is not None and raw.val_y is not None:
+        x, y, vx, vy = raw.x, raw.y, raw.val_x, raw.val_y
+    else:
+        train_idx, val_idx = stratified_split(raw.y, val_fraction, seed)
+        x, y, vx, vy = raw.x[train_idx], raw.y[train_idx], raw.x[val_idx], raw.y[val_idx]
+    if limit is not None:
+        keep = stratified_subset(y, limit, seed)
+        x, y = x[keep], y[keep]
+    if val_limit is not None:
+        keep = stratified_subset(vy, val_limit, seed + 1)
+        vx, vy = vx[keep], vy[keep]
+    train, val = _image_set(x, y), _image_set(vx, vy)
+    mean, std = channel_stats(train.x)
+    return Dataset(name=name, train=train, val=val, classes=list(raw.classes),
+                   mean=mean, std=std)

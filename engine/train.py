@@ -1,0 +1,436 @@
+"""The training loop: one class that the command line and the application share.
+
+It reports through a plain callback with the events of ``train_events`` and never
+raises for problems a user can cause (a NaN loss, a batch that does not fit in GPU
+memory, a dataset that does not fit the Input block): those end the run with a
+FailedEvent whose reason says what to do. Stop and pause are cooperative: they take
+effect between steps, so the weights are always those of a whole step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import fx, nn
+
+from .analysis import analyze
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .compile import compile_graph
+from .data import Augment, Batches, Dataset, DatasetError, load_dataset
+from .device import DeviceError, describe_device, free_memory, resolve_device
+from .errors import GraphError
+from .graph import Graph
+from .train_config import ConfigError, TrainConfig
+from .train_events import DoneEvent, EpochEvent, Event, FailedEvent, FeatureMapEvent, StepEvent
+
+Callback = Callable[[Event], None]
+_ERROR_KINDS = ((GraphError, "graph"), (DatasetError, "data"), (DeviceError, "device"),
+                (ConfigError, "config"), (CheckpointError, "io"))
+_USER_ERRORS = tuple(t for t, _ in _ERROR_KINDS)
+PROBE_IMAGES = 8
+
+
+class TrainingFailed(Exception):
+    def __init__(self, kind: str, reason: str, **suggestion: Any):
+        super().__init__(reason)
+        self.kind, self.reason, self.suggestion = kind, reason, suggestion
+
+
+class Trainer:
+    """Train a graph on a dataset; ``run()`` returns the final DoneEvent or FailedEvent."""
+
+    def __init__(self, graph: Graph, config: TrainConfig | None = None, *,
+                 callback: Callback | None = None, out_dir: str | Path | None = None,
+                 resume: str | Path | None = None, dataset: Dataset | None = None,
+                 probe_nodes: Iterable[str] = (), report_interval: float = 0.1) -> None:
+        self.graph = graph
+        self.config = config or TrainConfig.from_dict(graph.training)
+        self.callback = callback or (lambda event: None)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.resume_path = resume
+        self.dataset = dataset
+        self.report_interval = report_interval
+        self.model: fx.GraphModule | None = None
+        self.device: torch.device | None = None
+        self.metrics: list[dict[str, Any]] = []
+        self._probe_nodes: tuple[str, ...] = tuple(probe_nodes)
+        self.probe_index = 0
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._checkpoint: Path | None = None
+
+    # ---- control from other threads ------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def set_probe_nodes(self, nodes: Iterable[str]) -> None:
+        self._probe_nodes = tuple(nodes)  # one assignment: safe to call from the GUI thread
+
+    # ---- the run ---------------------------------------------------------------------
+
+    def run(self) -> DoneEvent | FailedEvent:
+        try:
+            self._prepare()
+            event: DoneEvent | FailedEvent = self._train()
+        except TrainingFailed as exc:
+            event = FailedEvent(exc.kind, exc.reason, self._checkpoint, exc.suggestion)
+        except _USER_ERRORS as exc:
+            kind = next(k for t, k in _ERROR_KINDS if isinstance(exc, t))
+            event = FailedEvent(kind, str(exc), self._checkpoint)
+        except Exception as exc:  # a bug: report it instead of killing the GUI's worker
+            event = FailedEvent("error", f"unexpected {type(exc).__name__}: {exc}",
+                                self._checkpoint, details=traceback.format_exc())
+        self.callback(event)
+        return event
+
+    def _prepare(self) -> None:
+        cfg = self.config
+        cfg.validate()
+        report = analyze(self.graph)
+        if not report.ok:
+            raise GraphError(report.errors)
+        self.report = report
+        self.device = resolve_device(cfg.device)
+        if self.dataset is None:
+            inputs = [report.nodes[i].output_shape for i in report.input_ids]
+            self.dataset = load_dataset(cfg.dataset, val_fraction=cfg.val_fraction,
+                                        seed=cfg.seed, classes=cfg.classes, limit=cfg.limit,
+                                        image_shape=inputs[0] if inputs else None,
+                                        options=cfg.dataset_options)
+        check_fit(self.graph, report, self.dataset)
+        torch.manual_seed(cfg.seed)
+        self.model = compile_graph(self.graph, report).to(self.device)
+        self.amp_dtype = _amp_dtype(cfg.precision, self.device)
+        self.channels_last = (cfg.channels_last if cfg.channels_last is not None
+                              else self.device.type == "cuda")
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = _optimizer(self.model, cfg)
+        ds = self.dataset
+        self.train_batches = Batches(
+            ds.train, cfg.batch_size, mean=ds.mean, std=ds.std, device=self.device,
+            shuffle=True, seed=cfg.seed, channels_last=self.channels_last,
+            augment=Augment(crop_padding=cfg.crop_padding, hflip=cfg.hflip))
+        self.val_batches = Batches(ds.val, 2 * cfg.batch_size, mean=ds.mean, std=ds.std,
+                                   device=self.device, channels_last=self.channels_last) \
+            if len(ds.val) else None
+        self.scheduler, self.schedule_per_step = _scheduler(self.optimizer, cfg,
+                                                            len(self.train_batches))
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.start_epoch = 1
+        if self.resume_path is not None:
+            self._resume_from(self.resume_path)
+        self.runner: nn.Module = self.model
+        if cfg.compile:
+            self.runner = torch.compile(self.model)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        probe_source = ds.val if len(ds.val) else ds.train
+        self.probe_x = self.train_batches.normalize(
+            probe_source.x[:PROBE_IMAGES].to(self.device))
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def _resume_from(self, path: str | Path) -> None:
+        data = load_checkpoint(path)
+        try:
+            self.model.load_state_dict(data["state_dict"])
+        except RuntimeError as exc:
+            detail = str(exc).splitlines()
+            raise CheckpointError(f"{path} does not fit this graph (it was saved from a "
+                                  f"different design): {' '.join(detail[1:3]).strip()}") from None
+        if data.get("optimizer_name") == self.config.optimizer and "optimizer" in data:
+            with contextlib.suppress(ValueError, KeyError):
+                self.optimizer.load_state_dict(data["optimizer"])
+        if self.scheduler is not None and "scheduler" in data:
+            with contextlib.suppress(ValueError, KeyError):
+                self.scheduler.load_state_dict(data["scheduler"])
+        self.metrics = list(data.get("metrics", []))
+        self.start_epoch = int(data.get("epoch", 0)) + 1
+        self._checkpoint = Path(path)
+
+    def _train(self) -> DoneEvent | FailedEvent:
+        cfg, model = self.config, self.model
+        steps_per_epoch = len(self.train_batches)
+        total_steps = steps_per_epoch * cfg.epochs
+        global_step = steps_per_epoch * (self.start_epoch - 1)
+        last_good = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        started = time.perf_counter()
+        epochs_done = self.start_epoch - 1
+        first_loss: float | None = None
+        for epoch in range(self.start_epoch, cfg.epochs + 1):
+            epoch_start = time.perf_counter()
+            model.train()
+            sums = torch.zeros(2, device=self.device)  # loss·n and correct since last report
+            seen = 0
+            epoch_sums = torch.zeros(2, device=self.device)
+            epoch_seen = 0
+            window_start = time.perf_counter()
+            for step, (x, y) in enumerate(self.train_batches, 1):
+                if not self._wait_if_paused():
+                    return self._finish_stopped(epochs_done, last_good)
+                try:
+                    loss, correct = self._step(x, y)
+                except torch.cuda.OutOfMemoryError:
+                    raise self._oom() from None
+                global_step += 1
+                sums += torch.stack((loss.detach().float() * len(y), correct.float()))
+                seen += len(y)
+                if self.schedule_per_step:
+                    self.scheduler.step()
+                now = time.perf_counter()
+                if now - window_start >= self.report_interval or step == steps_per_epoch:
+                    loss_sum, correct_sum = sums.tolist()
+                    loss_mean = loss_sum / seen
+                    first_loss = first_loss if first_loss is not None else loss_mean
+                    if not math.isfinite(loss_mean) or loss_mean > divergence_limit(first_loss,
+                                                                                    self):
+                        return self._diverged(epoch, step, model, last_good, loss_mean,
+                                              first_loss)
+                    self.callback(StepEvent(
+                        epoch, step, steps_per_epoch, global_step, total_steps, loss_mean,
+                        correct_sum / seen, self.optimizer.param_groups[0]["lr"],
+                        seen / max(now - window_start, 1e-9), now - started))
+                    epoch_sums += sums
+                    epoch_seen += seen
+                    sums.zero_()
+                    seen = 0
+                    window_start = time.perf_counter()
+                if cfg.probe_every and global_step % cfg.probe_every == 0:
+                    self._probe(global_step)
+            if self.scheduler is not None and not self.schedule_per_step:
+                self.scheduler.step()
+            event = self._end_of_epoch(epoch, epoch_sums, epoch_seen,
+                                       time.perf_counter() - epoch_start)
+            epochs_done = epoch
+            self.callback(event)
+            if cfg.probe_every:
+                self._probe(global_step)
+            self._save(epoch)
+        return DoneEvent(False, epochs_done, self._checkpoint, list(self.metrics))
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                            enabled=self.amp_dtype is not None):
+            out = self.runner(x)
+            loss = self.criterion(out, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        return loss, (out.argmax(1) == y).sum()
+
+    def _wait_if_paused(self) -> bool:
+        """False when the run should stop."""
+        while not self._running.wait(0.1):
+            pass
+        return not self._stop.is_set()
+
+    def _end_of_epoch(self, epoch: int, sums: torch.Tensor, n: int,
+                      seconds: float) -> EpochEvent:
+        loss_sum, correct = sums.tolist()
+        val_loss = val_acc = confusion = None
+        if self.val_batches is not None:
+            val_loss, val_acc, confusion = self.evaluate(self.val_batches)
+        event = EpochEvent(epoch, self.config.epochs, loss_sum / n, correct / n, val_loss,
+                           val_acc, confusion, seconds, self.optimizer.param_groups[0]["lr"])
+        self.metrics.append(event.row())
+        return event
+
+    @torch.no_grad()
+    def evaluate(self, batches: Batches) -> tuple[float, float, np.ndarray]:
+        """Loss, accuracy and confusion matrix (rows: true class) over ``batches``."""
+        k = self.dataset.num_classes
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        confusion = torch.zeros(k * k, dtype=torch.long, device=self.device)
+        n = 0
+        for x, y in batches:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                                enabled=self.amp_dtype is not None):
+                out = self.runner(x)
+            loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")
+            confusion += torch.bincount(y * k + out.argmax(1), minlength=k * k)
+            n += len(y)
+        self.model.train()
+        matrix = confusion.view(k, k).cpu().numpy()
+        return loss_sum.item() / n, float(np.trace(matrix)) / n, matrix
+
+    @torch.no_grad()
+    def _probe(self, global_step: int) -> None:
+        nodes = self._probe_nodes
+        if not nodes:
+            return
+        fx_names = self.model.meta["convas_nodes"]
+        wanted = {fx_names[n]: n for n in nodes if n in fx_names}
+        if not wanted:
+            return
+        captured: dict[str, torch.Tensor] = {}
+        index = min(self.probe_index, len(self.probe_x) - 1)
+
+        class Tap(fx.Interpreter):
+            def run_node(self, node: fx.Node) -> Any:
+                value = super().run_node(node)
+                if node.name in wanted:
+                    captured[wanted[node.name]] = value[0].detach().float().cpu()
+                return value
+
+        self.model.eval()
+        Tap(self.model).run(self.probe_x[index:index + 1])
+        self.model.train()
+        for node, value in captured.items():
+            self.callback(FeatureMapEvent(global_step, node, value.numpy(), index))
+
+    # ---- endings ---------------------------------------------------------------------
+
+    def _save(self, epoch: int) -> None:
+        if self.out_dir is None:
+            return
+        path = self.out_dir / "model.pt"
+        self._checkpoint = save_checkpoint(
+            path, self.graph, self.model.state_dict(), epoch=epoch, metrics=list(self.metrics),
+            optimizer=self.optimizer.state_dict(), optimizer_name=self.config.optimizer,
+            scheduler=self.scheduler.state_dict() if self.scheduler is not None else {},
+            classes=list(self.dataset.classes), mean=list(self.dataset.mean),
+            std=list(self.dataset.std), dataset=self.dataset.name,
+            config=self.config.to_dict())
+        write_metrics_csv(self.out_dir / "metrics.csv", self.metrics)
+
+    def _finish_stopped(self, epochs_done: int, last_good: dict) -> DoneEvent:
+        """Stopped between two steps: the weights are consistent, so keep them."""
+        if self.out_dir is not None:
+            self._save(epochs_done)
+        return DoneEvent(True, epochs_done, self._checkpoint, list(self.metrics))
+
+    def _diverged(self, epoch: int, step: int, model: nn.Module, last_good: dict, loss: float,
+                  first_loss: float) -> FailedEvent:
+        """A NaN, infinite or exploding loss: restore the last good weights, keep them on disk."""
+        if self._checkpoint is not None and self._checkpoint.parent == self.out_dir:
+            model.load_state_dict(load_checkpoint(self._checkpoint)["state_dict"])
+        else:
+            model.load_state_dict(last_good)
+            if self.out_dir is not None:
+                self._save(epoch - 1)
+        lr = self.optimizer.param_groups[0]["lr"]
+        what = ("became NaN" if math.isnan(loss) else "became infinite" if math.isinf(loss)
+                else f"exploded to {loss:.3g} (from {first_loss:.3g} at the start)")
+        reason = (f"the loss {what} at epoch {epoch}, step {step} (learning rate {lr:g}): "
+                  f"training diverged. Lower the learning rate (try "
+                  f"{lr / 10:g}), or add BatchNorm; the weights are back to the last good ones"
+                  + (f", saved in {self._checkpoint}" if self._checkpoint else ""))
+        return FailedEvent("nan", reason, self._checkpoint, {"lr": lr / 10})
+
+    def _oom(self) -> TrainingFailed:
+        batch = self.config.batch_size
+        torch.cuda.empty_cache()
+        mem = self.report.memory(batch, "fp32" if self.amp_dtype is None else "bf16",
+                                 self.config.optimizer, self.config.momentum)
+        free = free_memory(self.device) or 0
+        per_image = max((mem.activations + mem.inputs) / batch, 1)
+        fixed = mem.weights + mem.gradients + mem.optimizer_state
+        fits = int((free * 0.8 - fixed) / per_image) if free > fixed else 0
+        suggested = max(1, min(batch // 2, 2 ** int(math.log2(fits)) if fits >= 1 else 1))
+        return TrainingFailed(
+            "oom", f"the GPU ({describe_device(self.device)}) ran out of memory at batch size "
+                   f"{batch}: use --batch-size {suggested} (Convas estimates "
+                   f"{per_image / 2**20:.1f} MiB of activations per image), or mixed "
+                   f"precision", batch_size=suggested)
+
+
+def divergence_limit(first_loss: float, trainer: Trainer) -> float:
+    """A cross-entropy this far above where training started only comes from divergence
+    (BatchNorm can keep a blown-up network finite, so waiting for NaN is not enough)."""
+    chance = math.log(max(trainer.dataset.num_classes, 2))
+    return 1000.0 * max(first_loss, chance)
+
+
+def check_fit(graph: Graph, report, dataset: Dataset) -> None:
+    """Refuse before training when the Input or the class count does not fit the data."""
+    for input_id in report.input_ids:
+        shape = report.nodes[input_id].output_shape
+        if tuple(shape) != tuple(dataset.image_shape):
+            c, h, w = dataset.image_shape
+            raise DatasetError(
+                f"the Input block '{input_id}' takes [{','.join(map(str, shape))}] but dataset "
+                f"'{dataset.name}' has images [{c},{h},{w}]: set the Input to channels {c}, "
+                f"height {h}, width {w}, or choose another dataset")
+    out = report.output_shape
+    k = dataset.num_classes
+    if out is None or len(out) != 1 or out[0] != k:
+        last = graph.inputs_of(report.output_id)[0][1]
+        raise DatasetError(
+            f"the network outputs [{','.join(map(str, out or ()))}] (from '{last}') but dataset "
+            f"'{dataset.name}' has {k} classes ({', '.join(dataset.classes[:10])}"
+            f"{', ...' if k > 10 else ''}): make the last Linear's out_features {k}")
+
+
+def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
+               "lr"]
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("fp16 mixed precision needs a CUDA GPU: use precision fp32 or bf16")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig,
+               steps_per_epoch: int) -> tuple[Any, bool]:
+    """The LR schedule and whether it steps per batch (one-cycle) or per epoch."""
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma), False
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs), False
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch), True
+    return None, False

@@ -1,0 +1,81 @@
+"""Writers of small dataset files in every supported format, shared by the data and
+training tests."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    return (struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+            + arr.tobytes())
+
+
+def write_idx(path: Path, arr: np.ndarray, gz: bool = False) -> Path:
+    data = idx_bytes(arr)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data, mtime=0)
+    path.write_bytes(data)
+    return path
+
+
+def mnist_arrays(n: int, seed: int, classes: int = 3, size: int = 8):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n, size, size), dtype=np.uint8),
+            (np.arange(n) % classes).astype(np.uint8))
+
+
+def make_mnist(folder: Path, *, gz: bool = False, test: bool = True) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    x, y = mnist_arrays(30, 0)
+    write_idx(folder / "train-images-idx3-ubyte", x, gz)
+    write_idx(folder / "train-labels-idx1-ubyte", y, gz)
+    out = {"x": x, "y": y}
+    if test:
+        tx, ty = mnist_arrays(9, 1)
+        write_idx(folder / "t10k-images-idx3-ubyte", tx, gz)
+        write_idx(folder / "t10k-labels-idx1-ubyte", ty, gz)
+        out.update(tx=tx, ty=ty)
+    return out
+
+
+def cifar_records(n: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    y = (np.arange(n) % 10).astype(np.uint8)
+    data = b"".join(bytes([int(label)]) + img.tobytes() for img, label in zip(x, y, strict=True))
+    return data, x, y
+
+
+def make_cifar(folder: Path, batches: int = 2, meta: bool = True) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    xs, ys = [], []
+    for i in range(1, batches + 1):
+        data, x, y = cifar_records(10, i)
+        (folder / f"data_batch_{i}.bin").write_bytes(data)
+        xs.append(x)
+        ys.append(y)
+    data, tx, ty = cifar_records(10, 99)
+    (folder / "test_batch.bin").write_bytes(data)
+    if meta:
+        names = [f"c{i}" for i in range(10)]
+        (folder / "batches.meta.txt").write_text("\n".join(names) + "\n\n")
+    return {"x": np.concatenate(xs), "y": np.concatenate(ys), "tx": tx, "ty": ty}
+
+
+def make_image_folder(folder: Path, *, classes=("cat", "dog"), per_class: int = 4,
+                      size=(12, 10), mode: str = "L") -> None:
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (folder / c).mkdir(parents=True)
+        for i in range(per_class):
+            shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(
+                folder / c / f"{i}.png")
