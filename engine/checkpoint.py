@@ -13,6 +13,7 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,28 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 def checkpoint_graph(data: dict[str, Any]) -> Graph:
     return Graph.from_dict(data["graph"])
+
+
+def weights_mismatch(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> str:
+    """What keeps ``state_dict`` from loading into ``model``, briefly; "" when it fits.
+    (torch's own message lists every key, hundreds for a large network.)"""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    problems = []
+    if missing:
+        problems.append("missing " + _some(missing))
+    if unexpected:
+        problems.append("unexpected " + _some(unexpected))
+    for key, tensor in own.items():
+        theirs = state_dict.get(key)
+        if theirs is not None and tuple(theirs.shape) != tuple(tensor.shape):
+            problems.append(f"{key} is {list(theirs.shape)} in the weights but "
+                            f"{list(tensor.shape)} in the graph")
+            break
+    return "; ".join(problems)
+
+
+def _some(keys: list[str], shown: int = 3) -> str:
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more

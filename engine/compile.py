@@ -23,9 +23,11 @@ from .graph import Graph
 from .spec import Functional
 
 # Names a node id cannot take in the module or its generated code: attributes a
-# GraphModule already has (``training``, ``forward``, ``to``), Python keywords, ``self``.
+# GraphModule already has (``training``, ``forward``, ``to``), Python keywords, ``self``,
+# and the modules the generated code refers to (``torch``).
 _RESERVED = (frozenset(dir(fx.GraphModule)) | frozenset(vars(nn.Module()))
-             | {"graph", "code", "meta", "self"} | frozenset(keyword.kwlist))
+             | {"graph", "code", "meta", "self", "torch", "operator"}
+             | frozenset(keyword.kwlist))
 
 
 # An activation may overwrite its input when nothing else reads it and the block that

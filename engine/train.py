@@ -24,7 +24,7 @@ import torch
 from torch import fx, nn
 
 from .analysis import analyze
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_mismatch
 from .compile import compile_graph
 from .data import Augment, Batches, Dataset, DatasetError, load_dataset
 from .device import DeviceError, describe_device, free_memory, resolve_device
@@ -155,12 +155,11 @@ class Trainer:
 
     def _resume_from(self, path: str | Path) -> None:
         data = load_checkpoint(path)
-        try:
-            self.model.load_state_dict(data["state_dict"])
-        except RuntimeError as exc:
-            detail = str(exc).splitlines()
+        problem = weights_mismatch(self.model, data["state_dict"])
+        if problem:
             raise CheckpointError(f"{path} does not fit this graph (it was saved from a "
-                                  f"different design): {' '.join(detail[1:3]).strip()}") from None
+                                  f"different design): {problem}")
+        self.model.load_state_dict(data["state_dict"])
         if data.get("optimizer_name") == self.config.optimizer and "optimizer" in data:
             with contextlib.suppress(ValueError, KeyError):
                 self.optimizer.load_state_dict(data["optimizer"])

@@ -117,6 +117,9 @@ def _forward_source(module: fx.GraphModule) -> str:
     tree = ast.parse(source)
     local = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)} | {
         n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    if "torch" in local and "torch." in source:
+        raise ExportError("a node named 'torch' hides the torch module in forward(): rename "
+                          "it; nothing was written")
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in local and node.id != "torch":
             if code.globals.get(node.id, None) is not getattr(builtins, node.id, object()):

@@ -233,3 +233,24 @@ def test_digits_small_cnn_learns(tmp_path):
     last = [e for e in events if isinstance(e, EpochEvent)][-1]
     assert isinstance(result, DoneEvent) and last.val_accuracy > 0.85
     assert np.isclose(last.per_class_accuracy.mean(), last.val_accuracy, atol=0.05)
+
+
+@pytest.mark.parametrize("settings", [
+    {"precision": "bf16", "channels_last": True},  # the AMP / channels-last path, on CPU
+    {"optimizer": "sgd", "nesterov": True, "lr": 0.05, "weight_decay": 1e-4,
+     "label_smoothing": 0.1, "crop_padding": 2, "hflip": True},
+    {"optimizer": "adamw", "weight_decay": 0.01},
+])
+def test_training_options_run_and_learn(xo_data, settings):
+    _, result, events = run(template("x_vs_o"), xo_data, epochs=2, **settings)
+    assert isinstance(result, DoneEvent), getattr(result, "reason", "")
+    last = [e for e in events if isinstance(e, EpochEvent)][-1]
+    assert last.val_accuracy > 0.75 and np.isfinite(last.train_loss)
+
+
+def test_fp16_without_cuda_is_refused(xo_data):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    _, result, _ = run(template("x_vs_o"), xo_data, precision="fp16")
+    assert isinstance(result, FailedEvent) and result.kind == "config"
+    assert "fp16" in result.reason and "bf16" in result.reason
