@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/analysis_speed.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/compiled_vs_handwritten.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/train_throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
