@@ -254,3 +254,24 @@ def test_fp16_without_cuda_is_refused(xo_data):
     _, result, _ = run(template("x_vs_o"), xo_data, precision="fp16")
     assert isinstance(result, FailedEvent) and result.kind == "config"
     assert "fp16" in result.reason and "bf16" in result.reason
+
+
+def test_out_of_memory_is_answered_with_a_smaller_batch(xo_data, monkeypatch, tmp_path):
+    """A CUDA OOM (simulated: this machine may have no GPU) ends the run with a batch size
+    to try instead of a traceback, and the weights on disk stay those of the last epoch."""
+    calls = {"n": 0}
+    real_step = Trainer._step
+
+    def step(self, x, y):
+        calls["n"] += 1
+        if calls["n"] > 15:  # after the first epoch (13 steps at batch 32)
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return real_step(self, x, y)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    _, result, events = run(template("x_vs_o"), xo_data, epochs=3, out_dir=tmp_path)
+    assert isinstance(result, FailedEvent) and result.kind == "oom"
+    assert "ran out of memory at batch size 32" in result.reason
+    assert 1 <= result.suggestion["batch_size"] < 32
+    assert f"--batch-size {result.suggestion['batch_size']}" in result.reason
+    assert load_checkpoint(tmp_path / "model.pt")["epoch"] == 1
