@@ -1,4 +1,4 @@
-"""Start the desktop application."""
+"""Start the desktop application (or render it to a PNG for the README and smoke tests)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,48 @@ import os
 import sys
 
 
-def run_app(path: str | None = None) -> int:
-    """Open the main window (with ``path`` loaded when given) and run the event loop."""
+def run_app(path: str | None = None, screenshot: str | None = None) -> int:
+    """Open the main window (with ``path`` when given) and run the event loop.
+
+    With ``screenshot``, render the window at 1600×1000 to that PNG and exit instead.
+    """
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    if screenshot and "QT_QPA_PLATFORM" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
+
+    from widgets.style import apply_theme
 
     from .mainwindow import MainWindow
 
-    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Convas")
     app.setOrganizationName("Convas")
     window = MainWindow()
+    theme = window.settings.value("theme", "system")
+    apply_theme(app, None if theme == "system" else theme == "dark")
+    if screenshot:
+        return _screenshot(app, window, path, screenshot)
     window.show()
-    if path:
+    if not window.offer_recovery() and path:
         window.open_file(path)
     return app.exec()
+
+
+def _screenshot(app, window, path: str | None, out: str) -> int:
+    window.resize(1600, 1000)
+    window.show()
+    if path and not window.open_file(path, ask=False):
+        return 1
+    for _ in range(3):
+        app.processEvents()
+    window.canvas.show_design()
+    window.editor.flush()
+    app.processEvents()
+    ok = window.grab().save(out)
+    window.doc.undo_stack.setClean()
+    window.close()
+    if not ok:
+        sys.stderr.write(f"convas: could not write the screenshot {out}\n")
+        return 1
+    return 0

@@ -91,10 +91,12 @@ def _open_app(argv: list[str]) -> int:
                      description="Open the Convas application, with FILE if given. "
                                  f"Commands: {', '.join(COMMANDS)} (convas COMMAND -h).")
     parser.add_argument("file", nargs="?", metavar="FILE")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="render the window at 1600×1000 to a PNG and exit")
     args = parser.parse_args(argv)
     from .app import run_app
 
-    return run_app(args.file)
+    return run_app(args.file, screenshot=args.screenshot)
 
 
 def summary(path: str, as_json: bool = False, batch_size: int | None = None,

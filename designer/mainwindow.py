@@ -1,87 +1,306 @@
-"""The main window: open a graph file or a template and see its per-layer analysis.
-
-The node-graph editor grows inside this window; for now it shows the analysis table
-of the opened design, with totals and problems in the status bar.
-"""
+"""The main window: canvas in the centre, palette, inspector, summary and problems in
+docks, menus and toolbar, and everything that protects the user's work (prompts
+before losing it, crash recovery, atomic saves)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+)
 
-from engine import Graph, GraphError, Report, analyze, human_count
+from engine import Graph, GraphError
+from engine.layout import layered_layout
+from widgets.canvas import GraphCanvas
+from widgets.inspector import Inspector
+from widgets.palette import Palette
+from widgets.problems import ProblemsList
+from widgets.style import apply_theme
 from widgets.summary import SummaryTable
 
+from .document import Document
+from .editor import Editor
+from .recovery import Recovery
 from .templates import template_files
 
 FILE_FILTER = "Convas graphs (*.convas.json *.json);;All files (*)"
+MAX_RECENT = 8
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, settings: QSettings | None = None, recovery_dir: str | None = None,
+                 autosave_ms: int = 30_000) -> None:
         super().__init__()
+        self.settings = settings or QSettings()
         self.setWindowTitle("Convas")
-        self.resize(1000, 700)
-        self.graph: Graph | None = None
-        self.report: Report | None = None
-        self.table = SummaryTable(self)
-        self.setCentralWidget(self.table)
+        self.resize(1600, 1000)
+        self.doc = Document(self)
+        self.canvas = GraphCanvas(self)
+        self.setCentralWidget(self.canvas)
+        self.palette = Palette(self)
+        self.inspector = Inspector(self)
+        self.summary = SummaryTable(self)
+        self.problems = ProblemsList(self)
+        self._docks = {}
+        for title, widget, area in (("Blocks", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                    ("Inspector", self.inspector,
+                                     Qt.DockWidgetArea.RightDockWidgetArea),
+                                    ("Layers", self.summary,
+                                     Qt.DockWidgetArea.BottomDockWidgetArea),
+                                    ("Problems", self.problems,
+                                     Qt.DockWidgetArea.BottomDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{title.lower()}")
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self._docks[title] = dock
+        self.tabifyDockWidget(self._docks["Layers"], self._docks["Problems"])
+        self._docks["Layers"].raise_()
+        self.resizeDocks([self._docks["Blocks"], self._docks["Inspector"]], [230, 320],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self._docks["Layers"]], [230], Qt.Orientation.Vertical)
+        self.editor = Editor(self.doc, self.canvas, self.inspector, self.summary, self.problems)
+        self.palette.block_activated.connect(self.editor.add_block_below_selection)
         self.totals = QLabel()
         self.statusBar().addPermanentWidget(self.totals)
-        self._build_menus()
+        self.doc.analysis_changed.connect(self._update_status)
+        self.doc.reset.connect(self._update_status)
+        self.doc.dirty_changed.connect(self._update_title)
+        self.doc.path_changed.connect(self._update_title)
+        self.doc.reset.connect(self._update_title)
+        self.recovery = Recovery(self.doc, recovery_dir, interval_ms=autosave_ms)
+        self._build_actions()
+        self._restore_layout()
+        self._update_title()
+        self._update_status()
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self._ask_open)
-        file_menu.addAction(open_action)
-        templates = file_menu.addMenu("Open &template")
+    # ---- actions ----------------------------------------------------------------------
+
+    def _action(self, text: str, slot, shortcut=None, menu=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(k) for k in keys])
+        action.triggered.connect(slot)
+        if menu is not None:
+            menu.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.new_action = self._action("&New", self.new_document, K.New, file_menu)
+        templates = file_menu.addMenu("New from &Template")
         for f in template_files():
-            action = QAction(f.name.removesuffix(".convas.json"), self)
-            action.triggered.connect(lambda _=False, f=f: self.open_text(f.read_text("utf-8"),
-                                                                         f.name))
+            action = QAction(self._template_title(f), self)
+            action.triggered.connect(lambda _=False, f=f: self.new_from_template(f))
             templates.addAction(action)
+        self.open_action = self._action("&Open…", self.ask_open, K.Open, file_menu)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._fill_recent()
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
+        self.save_action = self._action("&Save", self.save, K.Save, file_menu)
+        self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S", file_menu)
+        file_menu.addSeparator()
+        self._action("&Quit", self.close, K.Quit, file_menu)
 
-    def _ask_open(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open graph", "", FILE_FILTER)
-        if path:
-            self.open_file(path)
+        edit = bar.addMenu("&Edit")
+        self.undo_action = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts([QKeySequence("Ctrl+Z")])
+        self.redo_action = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit.addAction(self.undo_action)
+        edit.addAction(self.redo_action)
+        edit.addSeparator()
+        self._action("&Copy", lambda: self.editor.copy(), "Ctrl+C", edit)
+        self._action("&Paste", lambda: self.editor.paste(), "Ctrl+V", edit)
+        self._action("&Duplicate", lambda: self.editor.duplicate(), "Ctrl+D", edit)
+        self._action("De&lete", self.editor.delete_selection, ["Delete", "Backspace"], edit)
+        self._action("Select &All", lambda: self.canvas.select(self.doc.graph.nodes), "Ctrl+A",
+                     edit)
 
-    def open_file(self, path: str) -> bool:
+        view = bar.addMenu("&View")
+        self._action("&Fit All", self.canvas.fit_all, "Ctrl+0", view)
+        self._action("Frame &Selection", self.canvas.frame_selection, "F", view)
+        self._action("Zoom &In", lambda: self.canvas.zoom_by(1.25), K.ZoomIn, view)
+        self._action("Zoom &Out", lambda: self.canvas.zoom_by(0.8), K.ZoomOut, view)
+        self._action("Auto &Layout", self.auto_layout, "Ctrl+L", view)
+        view.addSeparator()
+        theme = view.addMenu("&Theme")
+        for label, dark in (("Follow System", None), ("Light", False), ("Dark", True)):
+            self._action(label, lambda _=False, d=dark: self.set_theme(d), None, theme)
+        view.addSeparator()
+        for dock in self._docks.values():
+            view.addAction(dock.toggleViewAction())
+
+        tools = self.addToolBar("Main")
+        tools.setObjectName("toolbar_main")
+        for action in (self.new_action, self.open_action, self.save_action, self.undo_action,
+                       self.redo_action):
+            tools.addAction(action)
+        tools.addSeparator()
+        tools.addAction(self._action("Layout", self.auto_layout))
+        tools.addAction(self._action("Fit", self.canvas.fit_all))
+
+    @staticmethod
+    def _template_title(f) -> str:
         try:
-            graph = Graph.load(path)
+            return Graph.loads(f.read_text("utf-8"), f.name).name
+        except GraphError:
+            return f.name
+
+    # ---- documents --------------------------------------------------------------------
+
+    def maybe_save(self) -> bool:
+        """True when it is safe to replace the document (saved, discarded or clean)."""
+        if not self.doc.is_dirty:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.doc.title().rstrip(' *')}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_document(self) -> None:
+        if self.maybe_save():
+            self.doc.new()
+            self.recovery.discard()
+
+    def new_from_template(self, f) -> None:
+        if self.maybe_save():
+            self.doc.new_from(Graph.loads(f.read_text("utf-8"), f.name))
+            self.recovery.discard()
+            self.canvas.show_design()
+
+    def ask_open(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(Path(self.doc.path).parent) if self.doc.path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open graph", start, FILE_FILTER)
+        if path:
+            self.open_file(path, ask=False)
+
+    def open_file(self, path: str, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        try:
+            self.doc.open(path)
         except GraphError as exc:
             QMessageBox.warning(self, "Cannot open graph", f"{Path(path).name}:\n\n{exc}")
             return False
-        self.show_graph(graph, Path(path).name)
+        self.recovery.discard()
+        self._remember(path)
+        self.canvas.show_design()
         return True
 
-    def open_text(self, text: str, source: str) -> bool:
-        try:
-            graph = Graph.loads(text, source)
-        except GraphError as exc:
-            QMessageBox.warning(self, "Cannot open graph", str(exc))
+    def save(self) -> bool:
+        if not self.doc.path:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save graph", self.doc.path or
+                                              "untitled.convas.json", FILE_FILTER)
+        if not path:
             return False
-        self.show_graph(graph, source)
+        if not path.endswith(".json"):
+            path += ".convas.json"
+        return self._save_to(path)
+
+    def _save_to(self, path: str) -> bool:
+        try:
+            self.doc.save(path)
+        except OSError as exc:
+            QMessageBox.critical(self, "Not saved",
+                                 f"Could not save {path}:\n{exc.strerror or exc}\n\nYour "
+                                 f"design is still open and the old file is unchanged; free "
+                                 f"some space or choose another place.")
+            return False
+        self.recovery.discard()
+        self._remember(path)
         return True
 
-    def show_graph(self, graph: Graph, title: str) -> None:
-        self.graph = graph
-        self.report = analyze(graph)
-        self.table.set_rows([info.to_dict() for info in self.report.nodes.values()])
-        self.setWindowTitle(f"{graph.name} — {title} — Convas")
-        r = self.report
-        text = f"{r.total_params:,} params ({human_count(r.total_params)}) · " \
-               f"{human_count(r.total_macs)} MACs"
-        if r.ok:
-            text += " · " + r.memory().describe().split(" (")[0]
-        else:
-            text += f" · {len(r.errors)} problem(s)"
-            self.statusBar().showMessage(str(r.errors[0]))
-        self.totals.setText(text)
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest autosaved design; True when one was restored."""
+        pending = Recovery.pending(self.recovery.folder)
+        if not pending:
+            return False
+        newest = pending[0]
+        answer = QMessageBox.question(
+            self, "Recover unsaved work?",
+            f"Convas closed unexpectedly while {newest.name} had unsaved changes "
+            f"(autosaved {newest.when}). Restore them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        if answer == QMessageBox.StandardButton.Yes:
+            Recovery.restore(self.doc, newest)
+            self.canvas.show_design()
+            return True
+        newest.discard()
+        return False
+
+    def auto_layout(self) -> None:
+        self.doc.apply_layout(layered_layout(self.doc.graph))
+        self.canvas.show_design()
+
+    def set_theme(self, dark: bool | None) -> None:
+        apply_theme(QApplication.instance(), dark)
+        self.canvas.set_dark(bool(dark) if dark is not None else _system_dark())
+        self.settings.setValue("theme", "system" if dark is None else
+                               ("dark" if dark else "light"))
+
+    # ---- window state -----------------------------------------------------------------
+
+    def _update_title(self, *_args) -> None:
+        self.setWindowTitle(f"{self.doc.title()} — Convas")
+
+    def _update_status(self, *_args) -> None:
+        self.totals.setText(self.editor.status_text())
+
+    def _remember(self, path: str) -> None:
+        recent = [p for p in self.settings.value("recent", [], list) if p != path]
+        self.settings.setValue("recent", [path, *recent][:MAX_RECENT])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.value("recent", [], list)
+        for path in recent:
+            action = QAction(Path(path).name, self)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_file(p))
+            self.recent_menu.addAction(action)
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.recovery.discard()
+        event.accept()
+
+
+def _system_dark() -> bool:
+    from widgets.style import is_dark
+
+    return is_dark(QApplication.instance())

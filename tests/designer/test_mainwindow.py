@@ -1,40 +1,201 @@
-"""The main window opens designs, shows their analysis and refuses broken files politely."""
+"""The whole editor driven as a person drives it: palette drops, wire drags, Delete,
+Ctrl+Z, inspector edits, errors on the block that causes them."""
 
 from __future__ import annotations
 
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
-from PySide6.QtWidgets import QMessageBox
+import pytest
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QComboBox, QMessageBox, QSpinBox
 
 from designer.mainwindow import MainWindow
 from designer.templates import template_files
+from engine import Graph
+from widgets.palette import block_mime_data
+
+LEFT = Qt.MouseButton.LeftButton
+NONE = Qt.KeyboardModifier.NoModifier
+CTRL = Qt.KeyboardModifier.ControlModifier
 
 
-def test_template_menu_lists_every_template_and_opens_it(qtbot):
-    window = MainWindow()
-    qtbot.addWidget(window)
-    menu = window.menuBar().actions()[0].menu()
-    templates = next(a.menu() for a in menu.actions() if a.menu() is not None)
-    names = [a.text() for a in templates.actions()]
-    assert names == [f.name.removesuffix(".convas.json") for f in template_files()]
-    assert "lenet5" in names
-    templates.actions()[names.index("lenet5")].trigger()
-    assert window.graph is not None and window.graph.name == "LeNet-5"
-    assert window.table.rowCount() == len(window.graph)
-    c1_row = next(r for r in range(window.table.rowCount())
-                  if window.table.row_texts(r)[1] == "Conv2d")
-    assert window.table.row_texts(c1_row)[2] == "[6, 28, 28]"
-    assert "61,706 params" in window.totals.text()
+def normalised(d: dict) -> dict:
+    d = dict(d)
+    d["nodes"] = sorted(d["nodes"], key=lambda n: n["id"])
+    d["edges"] = sorted(d["edges"], key=lambda e: (e["from"], e["to"], e.get("port", 0)))
+    return d
 
 
-def test_broken_file_shows_a_message_and_keeps_the_open_design(qtbot, tmp_path, monkeypatch):
-    window = MainWindow()
-    qtbot.addWidget(window)
-    good = next(f for f in template_files() if f.name == "lenet5.convas.json")
-    assert window.open_text(good.read_text("utf-8"), good.name)
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, recovery_dir=str(tmp_path / "recovery"))
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    yield w
+    w.doc.undo_stack.setClean()  # no save prompt when the test ends
+    w.close()
+
+
+def template_graph(name: str) -> Graph:
+    f = next(f for f in template_files() if f.name == f"{name}.convas.json")
+    return Graph.loads(f.read_text("utf-8"), f.name)
+
+
+def drop_block(canvas, type_name: str, scene_point: QPointF) -> None:
+    """What a drag from the palette delivers to the canvas (QDrag.exec itself blocks in
+    a nested event loop, so the drop is sent the way Qt sends it)."""
+    mime = block_mime_data(type_name)
+    pos = canvas.mapFromScene(scene_point)
+    port = canvas.viewport()
+    actions = Qt.DropAction.CopyAction
+    for event in (QDragEnterEvent(pos, actions, mime, LEFT, NONE),
+                  QDragMoveEvent(pos, actions, mime, LEFT, NONE),
+                  QDropEvent(QPointF(pos), actions, mime, LEFT, NONE)):
+        QApplication.sendEvent(port, event)
+
+
+def mouse_drag(canvas, start: QPointF, end: QPointF, steps: int = 8) -> None:
+    port = canvas.viewport()
+    a, b = canvas.mapFromScene(start), canvas.mapFromScene(end)
+    QTest.mousePress(port, LEFT, NONE, a)
+    for i in range(1, steps + 1):
+        QTest.mouseMove(port, a + (b - a) * i / steps)
+    QTest.mouseRelease(port, LEFT, NONE, b)
+
+
+def choose(editor, text: str) -> None:
+    """Pick ``text`` in a parameter editor's combo box, as a click on the item does."""
+    combo = editor.findChild(QComboBox)
+    index = next(i for i in range(combo.count()) if combo.itemText(i) == text)
+    combo.setCurrentIndex(index)
+    QApplication.processEvents()
+
+
+def type_number(editor, number: int) -> None:
+    """Select the spin box's text and type ``number``, as a person does."""
+    spin = editor.findChild(QSpinBox)
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, str(number))
+    QTest.keyClick(spin, Qt.Key.Key_Return)
+    QApplication.processEvents()
+
+
+def key(window, k, mods=NONE) -> None:
+    QTest.keyClick(window.canvas.viewport(), k, mods)
+    QApplication.processEvents()
+
+
+def test_drop_from_palette_creates_the_block_at_the_drop_point(window):
+    canvas = window.canvas
+    target = canvas.mapToScene(QPoint(400, 300))
+    drop_block(canvas, "Conv2d", QPointF(target))
+    (node,) = window.doc.graph.nodes
+    assert window.doc.graph.type_of(node) == "Conv2d"
+    x, y = window.doc.graph.pos_of(node)
+    assert abs(x - target.x()) < 2 and abs(y - target.y()) < 2
+    assert canvas.node_item(node) is not None
+
+
+def test_wire_drag_delete_and_undo_restore_the_document_exactly(window):
+    doc, canvas = window.doc, window.canvas
+    drop_block(canvas, "Input", QPointF(0, 0))
+    drop_block(canvas, "Conv2d", QPointF(0, 200))
+    a, b = doc.graph.nodes
+    canvas.fit_all()
+    QApplication.processEvents()
+    before = normalised(doc.to_dict())
+    mouse_drag(canvas, canvas.port_scene_pos(a, None), canvas.port_scene_pos(b, 0))
+    assert [(e.src, e.dst, e.port) for e in doc.graph.edges()] == [(a, b, 0)]
+    assert doc.report.nodes[b].output_shape == (16, 32, 32)
+    with_edge = normalised(doc.to_dict())
+    canvas.select([b])
+    key(window, Qt.Key.Key_Delete)
+    assert b not in doc.graph and doc.graph.edges() == []
+    key(window, Qt.Key.Key_Z, CTRL)
+    assert normalised(doc.to_dict()) == with_edge
+    key(window, Qt.Key.Key_Z, CTRL)
+    assert normalised(doc.to_dict()) == before
+    key(window, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)
+    assert normalised(doc.to_dict()) == with_edge
+
+
+def test_inspector_kernel_change_updates_badges_downstream(window):
+    window.doc.new_from(template_graph("x_vs_o"))
+    canvas, inspector = window.canvas, window.inspector
+    canvas.select(["conv1"])
+    QApplication.processEvents()
+    assert inspector.node_id == "conv1"
+    badge = canvas.node_item("fc").view.params
+    choose(inspector.editor("padding"), "valid")
+    assert window.doc.graph.params_of("conv1")["padding"] == "valid"
+    assert window.doc.report.nodes["pool3"].output_shape == (32, 3, 3)
+    assert canvas.node_item("pool3").view.shape == "[32, 3, 3]"
+    # the Linear after Flatten now gets 32·3·3 = 288 features: 288·2 + 2 weights
+    assert canvas.node_item("fc").view.params == "578" != badge
+
+
+def test_impossible_edit_shows_the_error_on_its_block_and_in_problems(window, qtbot):
+    window.doc.new_from(template_graph("x_vs_o"))
+    window.canvas.select(["conv3"])
+    type_number(window.inspector.editor("kernel_size"), 9)
+    choose(window.inspector.editor("padding"), "valid")
+    qtbot.waitUntil(lambda: window.problems.count() > 0, timeout=2000)
+    view = window.canvas.node_item("conv3").view
+    assert view.error and "larger than" in view.error
+    texts = [window.problems.item(i).text() for i in range(window.problems.count())]
+    assert any("conv3" in t and "larger than" in t for t in texts)
+    assert window.canvas.node_item("fc").view.error is None  # downstream: no shape, no error
+    assert window.canvas.node_item("fc").view.shape == "?"
+
+
+def test_title_marks_unsaved_work_and_save_clears_it(window, tmp_path):
+    drop_block(window.canvas, "Input", QPointF(0, 0))
+    assert window.windowTitle().startswith("Untitled *")
+    path = tmp_path / "net.convas.json"
+    assert window._save_to(str(path))
+    assert window.windowTitle().startswith("net.convas.json —")
+    assert Graph.load(path).nodes == window.doc.graph.nodes
+
+
+def test_broken_file_gets_a_dialog_and_the_design_stays(window, tmp_path, monkeypatch):
+    window.doc.new_from(template_graph("lenet5"))
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
     bad = tmp_path / "bad.convas.json"
     bad.write_text('{"format": "convas.graph", "version": 99, "nodes": []}')
-    assert not window.open_file(str(bad))
+    assert not window.open_file(str(bad), ask=False)
     assert "update Convas" in shown[0]
-    assert window.graph.name == "LeNet-5"
+    assert window.doc.graph.name == "LeNet-5"
+
+
+def test_template_menu_lists_every_template(window):
+    menu = window.menuBar().actions()[0].menu()
+    templates = next(a.menu() for a in menu.actions() if a.menu() is not None)
+    names = [a.text() for a in templates.actions()]
+    assert len(names) == len(template_files()) and "ResNet-18" in names
+    templates.actions()[names.index("ResNet-18")].trigger()
+    assert window.doc.graph.name == "ResNet-18"
+    assert window.canvas.node_item("layer4_1") is not None
+    assert "11,689,512 params" in window.totals.text()
+
+
+def test_screenshot_option_writes_a_png(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "shot.png"
+    f = next(f for f in template_files() if f.name == "resnet18.convas.json")
+    run = subprocess.run([sys.executable, "-m", "designer", "--screenshot", str(out), str(f)],
+                         capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen",
+                              "HOME": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1600, 1000)

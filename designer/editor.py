@@ -1,0 +1,251 @@
+"""Wires the document to the widgets: the canvas, inspector, summary and problems list
+follow the document's signals, and their intents become document edits.
+
+Only this module knows both sides, so the widgets stay reusable and the document
+stays testable without any view.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer
+
+from engine.blocks import CATALOGUE
+from engine.units import human_count
+from widgets.canvas import GraphCanvas, NodeView
+from widgets.inspector import Inspector
+from widgets.problems import ProblemsList
+from widgets.summary import SummaryTable
+
+from .block_text import params_badge, shape_badge, subtitle
+from .document import Document
+
+GROWING = {"Add", "Concat"}  # blocks that show one free input slot more than they use
+
+
+class Editor(QObject):
+    """Keeps the views a projection of one Document."""
+
+    def __init__(self, doc: Document, canvas: GraphCanvas, inspector: Inspector,
+                 summary: SummaryTable, problems: ProblemsList) -> None:
+        super().__init__(canvas)
+        self.doc, self.canvas, self.inspector = doc, canvas, inspector
+        self.summary, self.problems = summary, problems
+        self._selected: list[str] = []
+        self._edge_labels: dict[tuple[str, str, int], str] = {}
+        self._shown: dict[str, tuple] = {}  # node id -> (NodeInfo, warning) last drawn
+        # The summary table and problems list are rebuilt at most every 150 ms, after
+        # the canvas: typing in a spin box must not wait for a 1,000-row table.
+        self._tables_timer = QTimer(self, singleShot=True, interval=150)
+        self._tables_timer.timeout.connect(self._refresh_tables)
+        doc.node_added.connect(self._on_node_added)
+        doc.node_removed.connect(canvas.remove_node)
+        doc.edge_added.connect(self._on_edge_added)
+        doc.edge_removed.connect(self._on_edge_removed)
+        doc.nodes_moved.connect(self._on_nodes_moved)
+        doc.analysis_changed.connect(self.refresh_analysis)
+        doc.reset.connect(self.rebuild)
+        canvas.block_dropped.connect(lambda t, x, y: self._add_and_select(t, (x, y)))
+        canvas.connect_requested.connect(doc.connect)
+        canvas.disconnect_requested.connect(doc.disconnect)
+        canvas.nodes_moved.connect(doc.move)
+        canvas.move_finished.connect(doc.end_move)
+        canvas.delete_requested.connect(self._delete)
+        canvas.selection_changed.connect(self._on_selection)
+        canvas.copy_requested.connect(self.copy)
+        canvas.paste_requested.connect(lambda x, y: self.paste((x, y)))
+        canvas.duplicate_requested.connect(self.duplicate)
+        inspector.param_edit_requested.connect(doc.set_param)
+        summary.cellClicked.connect(self._on_summary_clicked)
+        problems.problem_activated.connect(self.focus_node)
+        self.clipboard: dict | None = None
+        self.rebuild()
+
+    # ---- projection ----------------------------------------------------------------
+
+    def node_view(self, node_id: str) -> NodeView:
+        g, report = self.doc.graph, self.doc.report
+        type_name = g.type_of(node_id)
+        spec = CATALOGUE[type_name]
+        info = report.nodes.get(node_id)
+        params = (info.resolved if info is not None and info.resolved is not None
+                  else {**spec.defaults(), **g.params_of(node_id)})
+        inputs = spec.max_inputs if spec.max_inputs is not None else 0
+        if type_name in GROWING:
+            inputs = max(spec.min_inputs, max((p for p, _ in g.inputs_of(node_id)),
+                                              default=-1) + 2)
+        warning = next((w.message for w in report.warnings if w.node == node_id), None)
+        return NodeView(
+            id=node_id, type=type_name, category=spec.category, inputs=inputs,
+            has_output=type_name != "Output", subtitle=subtitle(type_name, params),
+            shape=shape_badge(info.output_shape if info else None),
+            params=params_badge(info.params if info else 0),
+            error=info.error.message if info is not None and info.error else None,
+            warning=warning, pos=g.pos_of(node_id) or (0.0, 0.0))
+
+    def rebuild(self) -> None:
+        """Project the whole document again (after New / Open)."""
+        self.canvas.clear()
+        self._edge_labels.clear()
+        self._shown.clear()
+        warnings = self._warnings()
+        for n in self.doc.graph.nodes:
+            self.canvas.add_node(self.node_view(n))
+            self._shown[n] = self._state(n, warnings)
+        for e in self.doc.graph.edges():
+            self._on_edge_added(e.src, e.dst, e.port)
+        self.refresh_analysis()
+        self.inspector.clear()
+
+    def _on_node_added(self, node_id: str) -> None:
+        self.canvas.add_node(self.node_view(node_id))
+        self._shown.pop(node_id, None)
+
+    def _on_edge_added(self, src: str, dst: str, port: int) -> None:
+        label = shape_badge(self._shape(src))
+        self.canvas.add_edge(src, dst, port, label)
+        self._edge_labels[(src, dst, port)] = label
+
+    def _on_edge_removed(self, src: str, dst: str, port: int) -> None:
+        self.canvas.remove_edge(src, dst, port)
+        self._edge_labels.pop((src, dst, port), None)
+
+    def _on_nodes_moved(self, ids: list[str]) -> None:
+        g = self.doc.graph
+        self.canvas.set_positions({n: g.pos_of(n) for n in ids if n in g and g.pos_of(n)})
+
+    def _shape(self, node_id: str):
+        info = self.doc.report.nodes.get(node_id)
+        return info.output_shape if info else None
+
+    def refresh_analysis(self) -> None:
+        """Badges, errors, wire labels, summary, problems and status after any change."""
+        warnings = self._warnings()
+        changed = set()
+        for n in self.doc.graph.nodes:
+            state = self._state(n, warnings)
+            last = self._shown.get(n)
+            if last is None or any(a is not b for a, b in zip(state, last, strict=True)):
+                self.canvas.update_node(self.node_view(n))
+                self._shown[n] = state
+                changed.add(n)
+        for (src, dst, port), old in list(self._edge_labels.items()):
+            if src in changed:
+                label = shape_badge(self._shape(src))
+                if label != old:
+                    self.canvas.set_edge_label(src, dst, port, label)
+                    self._edge_labels[(src, dst, port)] = label
+        self._refresh_inspector()
+        self._tables_timer.start()
+
+    def _warnings(self) -> dict[str, str]:
+        return {w.node: w.message for w in self.doc.report.warnings}
+
+    def _state(self, node_id: str, warnings: dict[str, str]) -> tuple:
+        """What a block's drawing depends on; the analysis keeps the very same NodeInfo
+        object for unchanged nodes, so an identity check finds what to redraw."""
+        return (self.doc.report.nodes.get(node_id), warnings.get(node_id),
+                len(self.doc.graph.inputs_of(node_id)))
+
+    def flush(self) -> None:
+        """Bring the summary table and problems list up to date now (tests, screenshots)."""
+        if self._tables_timer.isActive():
+            self._tables_timer.stop()
+            self._refresh_tables()
+
+    def _refresh_tables(self) -> None:
+        report = self.doc.report
+        self.summary.set_rows([i.to_dict() for i in report.nodes.values()])
+        items = [(e.node, "error", e.message) for e in report.errors]
+        items += [(w.node, "warning", w.message) for w in report.warnings]
+        self.problems.set_problems(items)
+
+    def status_text(self) -> str:
+        r = self.doc.report
+        text = f"{r.total_params:,} params ({human_count(r.total_params)}) · " \
+               f"{human_count(r.total_macs)} MACs"
+        if r.errors:
+            text += f" · {len(r.errors)} error{'s' if len(r.errors) != 1 else ''}"
+        elif r.output_shape is not None:
+            text += " · " + r.memory().describe().split(" (")[0]
+        return text
+
+    # ---- selection and the inspector -----------------------------------------------
+
+    def _on_selection(self, ids: list[str]) -> None:
+        self._selected = list(ids)
+        if len(ids) == 1:
+            n = ids[0]
+            g = self.doc.graph
+            info = self.doc.report.nodes.get(n)
+            self.inspector.show_node(n, g.type_of(n), dict(g.params_of(n)),
+                                     info.error.message if info and info.error else None)
+            self._refresh_inspector(initial=True)
+        else:
+            self.inspector.clear()
+
+    def _refresh_inspector(self, initial: bool = False) -> None:
+        if len(self._selected) != 1 or self._selected[0] not in self.doc.graph:
+            if self._selected:
+                self._selected = [n for n in self._selected if n in self.doc.graph]
+                if not self._selected:
+                    self.inspector.clear()
+            return
+        n = self._selected[0]
+        info = self.doc.report.nodes.get(n)
+        if not initial:
+            self.inspector.refresh(dict(self.doc.graph.params_of(n)),
+                                   info.error.message if info and info.error else None)
+        if info is not None:
+            rf = f" · RF {info.receptive_field:g}" if info.receptive_field else ""
+            self.inspector.set_summary(
+                f"output {shape_badge(info.output_shape)} · {info.params:,} params · "
+                f"{human_count(info.macs)} MACs{rf}")
+
+    def focus_node(self, node_id: str) -> None:
+        if node_id in self.doc.graph:
+            self.canvas.select([node_id])
+            self.canvas.frame_selection()
+
+    def _on_summary_clicked(self, row: int, _column: int) -> None:
+        item = self.summary.item(row, 0)
+        if item is not None:
+            self.focus_node(item.text())
+
+    # ---- edits from the window -----------------------------------------------------
+
+    def _add_and_select(self, type_name: str, pos) -> str:
+        node = self.doc.add_block(type_name, pos)
+        self.canvas.select([node])
+        return node
+
+    def add_block_below_selection(self, type_name: str) -> str:
+        if len(self._selected) == 1 and self._selected[0] in self.doc.graph:
+            node = self.doc.add_block_after(type_name, self._selected[0])
+        else:
+            rect = self.canvas.mapToScene(self.canvas.viewport().rect().center())
+            node = self.doc.add_block(type_name, (rect.x(), rect.y()))
+        self.canvas.select([node])
+        return node
+
+    def _delete(self, nodes: list[str], edges: list) -> None:
+        if nodes or edges:
+            self.doc.remove(list(nodes), [tuple(e) for e in edges])
+
+    def delete_selection(self) -> None:
+        self._delete(self.canvas.selected_nodes(), [list(e) for e in
+                                                    self.canvas.selected_edges()])
+
+    def copy(self, ids: list[str] | None = None) -> None:
+        ids = ids if ids is not None else self.canvas.selected_nodes()
+        if ids:
+            self.clipboard = self.doc.copy(ids)
+
+    def paste(self, at=None) -> None:
+        if self.clipboard:
+            new = self.doc.paste(self.clipboard, (40.0, 40.0))
+            self.canvas.select(new)
+
+    def duplicate(self, ids: list[str] | None = None) -> None:
+        ids = ids if ids is not None else self.canvas.selected_nodes()
+        if ids:
+            self.canvas.select(self.doc.duplicate(ids))

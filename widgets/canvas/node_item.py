@@ -1,0 +1,318 @@
+"""One block on the canvas: a rounded card with a coloured header, a subtitle, two
+badges and its ports, painted from a NodeView.
+
+The item is cached as a device-resolution pixmap (crisp at any zoom or DPI, and a
+1,000-block graph repaints by blitting), so all drawing lives in one `paint`, and
+state changes (view, selection, hover, wires) invalidate only this item.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from .model import OUTPUT, NodeView
+from .theme import CanvasPalette, category_colour
+
+if TYPE_CHECKING:
+    from .edge_item import EdgeItem
+
+WIDTH = 180.0
+HEIGHT = 76.0
+HEADER = 24.0
+RADIUS = 7.0
+PORT_RADIUS = 5.5
+NUMBERED_PORT_RADIUS = 7.0
+PORT_SPACING_MIN = 26.0      # blocks with many inputs grow wider rather than cram ports
+MARGIN = 12.0                # room outside the card for ports, shadow and selection ring
+LOW_DETAIL = 0.4             # below this zoom, blocks show only their id, large
+OVERVIEW = 0.12              # below this, not even that
+OVERVIEW_PIXELS = 10.0       # screen height of the id in the zoomed-out overview
+
+
+def _font(pixels: int, bold: bool = False) -> QFont:
+    font = QFont()
+    font.setPixelSize(pixels)
+    font.setBold(bold)
+    return font
+
+
+TITLE_FONT = _font(12, bold=True)
+TYPE_FONT = _font(11)
+SUBTITLE_FONT = _font(12)
+BADGE_FONT = _font(10)
+PORT_FONT = _font(9, bold=True)
+
+
+def block_width(inputs: int) -> float:
+    return max(WIDTH, PORT_SPACING_MIN * (inputs + 1))
+
+
+class NodeItem(QGraphicsItem):
+    """The drawing of one block; it knows its wires only to keep them attached."""
+
+    def __init__(self, view: NodeView, palette: CanvasPalette) -> None:
+        super().__init__()
+        self.view = view
+        self.palette = palette
+        self.edges: set[EdgeItem] = set()
+        self.hover_port: int | None = None
+        self._width = block_width(view.inputs)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setToolTip(view.error or view.warning or "")
+        self.setPos(*view.pos)
+
+    # ---- geometry ----------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self.view.id
+
+    def card_rect(self) -> QRectF:
+        return QRectF(0.0, 0.0, self._width, HEIGHT)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt override)
+        return QRectF(-MARGIN, -MARGIN, self._width + 2 * MARGIN, HEIGHT + 2 * MARGIN)
+
+    def shape(self) -> QPainterPath:
+        """The card plus its port discs: what clicks and rubber bands hit."""
+        path = QPainterPath()
+        path.addRoundedRect(self.card_rect(), RADIUS, RADIUS)
+        r = self._port_radius()
+        for port in self.ports():
+            path.addEllipse(self.port_pos(port), r, r)
+        return path
+
+    def ports(self) -> list[int]:
+        """Every port index: inputs 0..n-1, then OUTPUT when the block has one."""
+        return list(range(self.view.inputs)) + ([OUTPUT] if self.view.has_output else [])
+
+    def port_pos(self, port: int) -> QPointF:
+        """Port centre in item coordinates: inputs evenly along the top, output bottom centre."""
+        if port == OUTPUT:
+            return QPointF(self._width / 2, HEIGHT)
+        return QPointF(self._width * (port + 1) / (self.view.inputs + 1), 0.0)
+
+    def port_scene_pos(self, port: int) -> QPointF:
+        return self.mapToScene(self.port_pos(port))
+
+    def port_at(self, pos: QPointF, tolerance: float) -> int | None:
+        """The port whose centre lies within `tolerance` of `pos` (item coordinates)."""
+        best, best_d = None, tolerance * tolerance
+        for port in self.ports():
+            d = self.port_pos(port) - pos
+            dist = d.x() * d.x() + d.y() * d.y()
+            if dist <= best_d:
+                best, best_d = port, dist
+        return best
+
+    def connected_inputs(self) -> set[int]:
+        return {e.port for e in self.edges if e.dst is self}
+
+    def free_inputs(self) -> list[int]:
+        used = self.connected_inputs()
+        return [p for p in range(self.view.inputs) if p not in used]
+
+    def _port_radius(self) -> float:
+        return NUMBERED_PORT_RADIUS if self.view.inputs > 1 else PORT_RADIUS
+
+    # ---- state changes -----------------------------------------------------------------
+
+    def set_view(self, view: NodeView) -> None:
+        """New texts, ports or error; wires are re-routed only when ports moved."""
+        old = self.view
+        self.view = view
+        width = block_width(view.inputs)
+        if width != self._width:
+            self.prepareGeometryChange()
+            self._width = width
+        self.setToolTip(view.error or view.warning or "")
+        moved = (self.x(), self.y()) != tuple(view.pos)   # the document's position wins
+        if moved:
+            self.setPos(*view.pos)
+        if moved or view.inputs != old.inputs or view.has_output != old.has_output:
+            self.refresh_edges()
+        self.update()
+
+    def set_palette(self, palette: CanvasPalette) -> None:
+        self.palette = palette
+        self.update()
+
+    def set_hover_port(self, port: int | None) -> None:
+        if port != self.hover_port:
+            self.hover_port = port
+            self.update()
+
+    def refresh_edges(self) -> None:
+        for edge in self.edges:
+            edge.refresh()
+
+    def itemChange(self, change, value):  # noqa: N802 (Qt override)
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self.setZValue(1.0 if value else 0.0)
+        return super().itemChange(change, value)
+
+    # ---- painting ----------------------------------------------------------------------
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        pal = self.palette
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        card = self.card_rect()
+        colour = category_colour(self.view.category, pal)
+        if lod >= LOW_DETAIL:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(pal.shadow)
+            painter.drawRoundedRect(card.translated(0, 2.5).adjusted(-1, -1, 1, 1),
+                                    RADIUS + 1, RADIUS + 1)
+        body = QPainterPath()
+        body.addRoundedRect(card, RADIUS, RADIUS)
+        painter.fillPath(body, pal.body)
+        header = QPainterPath()
+        header.addRect(QRectF(0, 0, self._width, HEADER))
+        painter.fillPath(body.intersected(header), colour)
+        self._paint_outline(painter, card)
+        if lod >= LOW_DETAIL:
+            self._paint_texts(painter)
+            self._paint_status_icon(painter)
+        elif lod >= OVERVIEW:
+            self._paint_overview_label(painter, lod)
+        self._paint_ports(painter, colour, lod)
+
+    def _paint_overview_label(self, painter: QPainter, lod: float) -> None:
+        """Zoomed far out, the card's normal text is unreadable: show just the id, sized
+        to stay about 10 screen pixels tall, so the overview still says what is where."""
+        font = QFont(TITLE_FONT)
+        font.setPixelSize(int(min(OVERVIEW_PIXELS / lod, HEIGHT - HEADER - 8)))
+        painter.setFont(font)
+        painter.setPen(self.palette.text)
+        room = QRectF(6, HEADER, self._width - 12, HEIGHT - HEADER)
+        text = QFontMetricsF(font).elidedText(self.view.id, Qt.TextElideMode.ElideRight,
+                                              room.width())
+        painter.drawText(room, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_outline(self, painter: QPainter, card: QRectF) -> None:
+        pal, view = self.palette, self.view
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        if view.error:
+            pen = QPen(pal.error, 2.0)
+        elif view.warning:
+            pen = QPen(pal.warning, 1.8, Qt.PenStyle.DashLine)
+        else:
+            pen = QPen(pal.outline, 1.0)
+        pen.setCosmetic(True)
+        painter.setPen(pen)
+        painter.drawRoundedRect(card.adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
+        if self.isSelected():
+            ring = QPen(pal.selection, 2.5)
+            ring.setCosmetic(True)
+            painter.setPen(ring)
+            painter.drawRoundedRect(card.adjusted(-3.5, -3.5, 3.5, 3.5), RADIUS + 3, RADIUS + 3)
+
+    def _paint_texts(self, painter: QPainter) -> None:
+        pal, view, w = self.palette, self.view, self._width
+        icon_room = 20.0 if (view.error or view.warning) else 0.0
+        left, right = 9.0, w - 9.0 - icon_room
+        title_m, type_m = QFontMetricsF(TITLE_FONT), QFontMetricsF(TYPE_FONT)
+        title = title_m.elidedText(view.id, Qt.TextElideMode.ElideRight, (right - left) * 0.62)
+        painter.setFont(TITLE_FONT)
+        painter.setPen(pal.title)
+        head = QRectF(left, 0, right - left, HEADER)
+        painter.drawText(head, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+        type_left = left + title_m.horizontalAdvance(title) + 7
+        if type_left < right - 12:
+            kind = type_m.elidedText(view.type, Qt.TextElideMode.ElideRight, right - type_left)
+            painter.setFont(TYPE_FONT)
+            painter.setPen(pal.title_dim)
+            painter.drawText(QRectF(type_left, 0, right - type_left, HEADER),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, kind)
+        if view.subtitle:
+            sub_m = QFontMetricsF(SUBTITLE_FONT)
+            painter.setFont(SUBTITLE_FONT)
+            painter.setPen(pal.text)
+            text = sub_m.elidedText(view.subtitle, Qt.TextElideMode.ElideRight, w - 18)
+            painter.drawText(QRectF(9, HEADER + 3, w - 18, 20),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        self._paint_badges(painter)
+
+    def _paint_badges(self, painter: QPainter) -> None:
+        pal, view, w = self.palette, self.view, self._width
+        metrics = QFontMetricsF(BADGE_FONT)
+        painter.setFont(BADGE_FONT)
+        top, height, pad = HEIGHT - 23.0, 16.0, 6.0
+        params_w = metrics.horizontalAdvance(view.params) + 2 * pad if view.params else 0.0
+        if view.params:
+            rect = QRectF(w - 8 - params_w, top, params_w, height)
+            self._badge(painter, rect, view.params, pal.badge_text)
+        room = w - 16 - (params_w + 6 if params_w else 0)
+        shape = metrics.elidedText(view.shape, Qt.TextElideMode.ElideMiddle, room - 2 * pad)
+        if shape:
+            unknown = view.shape.strip() in ("?", "")
+            rect = QRectF(8, top, metrics.horizontalAdvance(shape) + 2 * pad, height)
+            self._badge(painter, rect, shape, pal.text_dim if unknown else pal.badge_text)
+
+    def _badge(self, painter: QPainter, rect: QRectF, text: str, colour) -> None:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.palette.badge)
+        painter.drawRoundedRect(rect, rect.height() / 2, rect.height() / 2)
+        painter.setPen(colour)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_status_icon(self, painter: QPainter) -> None:
+        """A round '!' for an error, a triangle for a warning, at the header's right end."""
+        view, pal = self.view, self.palette
+        if not (view.error or view.warning):
+            return
+        c = QPointF(self._width - 15, HEADER / 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        if view.error:
+            painter.setBrush(pal.error)
+            painter.drawEllipse(c, 7.5, 7.5)
+            mark = QPointF(0, 0.5)
+        else:
+            tri = QPainterPath(c + QPointF(0, -7.5))
+            tri.lineTo(c + QPointF(8.5, 7))
+            tri.lineTo(c + QPointF(-8.5, 7))
+            tri.closeSubpath()
+            painter.fillPath(tri, pal.warning)
+            mark = QPointF(0, 2)
+        painter.setPen(QPen(Qt.GlobalColor.white if view.error else Qt.GlobalColor.black))
+        painter.setFont(PORT_FONT)
+        painter.drawText(QRectF(c.x() - 6, c.y() - 7, 12, 14).translated(mark),
+                         Qt.AlignmentFlag.AlignCenter, "!")
+
+    def _paint_ports(self, painter: QPainter, colour, lod: float) -> None:
+        pal = self.palette
+        r = self._port_radius()
+        used = self.connected_inputs()
+        numbered = self.view.inputs > 1 and lod >= LOW_DETAIL
+        outline = QPen(pal.port_outline, 1.3)
+        outline.setCosmetic(True)
+        if numbered:
+            painter.setFont(PORT_FONT)
+        for port in self.ports():
+            centre = self.port_pos(port)
+            hovered = port == self.hover_port
+            if port == OUTPUT:
+                fill = colour
+            else:
+                fill = pal.port_outline if port in used else pal.port
+            painter.setPen(outline)
+            painter.setBrush(QBrush(fill))
+            radius = (PORT_RADIUS if port == OUTPUT else r) + (1.5 if hovered else 0.0)
+            painter.drawEllipse(centre, radius, radius)
+            if hovered:
+                ring = QPen(pal.selection, 2.0)
+                ring.setCosmetic(True)
+                painter.setPen(ring)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawEllipse(centre, radius + 2.5, radius + 2.5)
+            if numbered and port != OUTPUT:   # 0-based, as the analysis messages say
+                painter.setPen(pal.port if port in used else pal.port_outline)
+                painter.drawText(QRectF(centre.x() - r, centre.y() - r, 2 * r, 2 * r),
+                                 Qt.AlignmentFlag.AlignCenter, str(port))
