@@ -54,7 +54,11 @@ class Editor(QObject):
         canvas.copy_requested.connect(self.copy)
         canvas.paste_requested.connect(lambda x, y: self.paste((x, y)))
         canvas.duplicate_requested.connect(self.duplicate)
-        inspector.param_edit_requested.connect(doc.set_param)
+        inspector.param_edit_requested.connect(self._set_param)
+        # Edits of one parameter within a second (typing "128") are one undo step;
+        # a later change of the same parameter is a step of its own.
+        self._seal_timer = QTimer(self, singleShot=True, interval=1000)
+        self._seal_timer.timeout.connect(doc.end_edit)
         summary.cellClicked.connect(self._on_summary_clicked)
         problems.problem_activated.connect(self.focus_node)
         self.clipboard: dict | None = None
@@ -171,7 +175,12 @@ class Editor(QObject):
 
     # ---- selection and the inspector -----------------------------------------------
 
+    def _set_param(self, node_id: str, name: str, value) -> None:
+        self.doc.set_param(node_id, name, value)
+        self._seal_timer.start()
+
     def _on_selection(self, ids: list[str]) -> None:
+        self.doc.end_edit()
         self._selected = list(ids)
         if len(ids) == 1:
             n = ids[0]

@@ -243,7 +243,13 @@ class MainWindow(QMainWindow):
             f"(autosaved {newest.when}). Restore them?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
-            Recovery.restore(self.doc, newest)
+            try:
+                Recovery.restore(self.doc, newest)
+            except GraphError as exc:
+                QMessageBox.warning(self, "Cannot recover",
+                                    f"The autosaved copy is damaged and was removed:\n\n{exc}")
+                newest.discard()
+                return False
             self.canvas.show_design()
             return True
         newest.discard()
