@@ -31,6 +31,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/analysis_speed.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/compiled_vs_handwritten.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/train_throughput.py
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/editor_scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

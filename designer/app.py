@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 
 def run_app(path: str | None = None, screenshot: str | None = None) -> int:
@@ -23,7 +24,13 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Convas")
     app.setOrganizationName("Convas")
-    window = MainWindow()
+    settings = None
+    if screenshot:  # the default window layout, whatever the user last arranged
+        from PySide6.QtCore import QSettings
+
+        scratch = tempfile.mkdtemp(prefix="convas-shot-")
+        settings = QSettings(os.path.join(scratch, "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
     theme = window.settings.value("theme", "system")
     apply_theme(app, None if theme == "system" else theme == "dark")
     if screenshot:
@@ -43,6 +50,8 @@ def _screenshot(app, window, path: str | None, out: str) -> int:
         app.processEvents()
     window.canvas.show_design()
     window.editor.flush()
+    if window.doc.report.errors:
+        window.show_first_problem()
     app.processEvents()
     ok = window.grab().save(out)
     window.doc.undo_stack.setClean()

@@ -255,6 +255,14 @@ class MainWindow(QMainWindow):
         newest.discard()
         return False
 
+    def show_first_problem(self) -> None:
+        """Raise the problems list and select the first block with an error."""
+        self._docks["Problems"].raise_()
+        first = next((e.node for e in self.doc.report.errors if e.node), None)
+        if first is not None:
+            self.canvas.select([first])
+            self.canvas.frame_selection()
+
     def auto_layout(self) -> None:
         self.doc.apply_layout(layered_layout(self.doc.graph))
         self.canvas.show_design()

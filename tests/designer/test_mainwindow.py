@@ -85,6 +85,10 @@ def type_number(editor, number: int) -> None:
     QApplication.processEvents()
 
 
+def shape_text(shape) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
 def key(window, k, mods=NONE) -> None:
     QTest.keyClick(window.canvas.viewport(), k, mods)
     QApplication.processEvents()
@@ -126,17 +130,23 @@ def test_wire_drag_delete_and_undo_restore_the_document_exactly(window):
 
 def test_inspector_kernel_change_updates_badges_downstream(window):
     window.doc.new_from(template_graph("x_vs_o"))
-    canvas, inspector = window.canvas, window.inspector
+    canvas, inspector, doc = window.canvas, window.inspector, window.doc
     canvas.select(["conv1"])
     QApplication.processEvents()
     assert inspector.node_id == "conv1"
-    badge = canvas.node_item("fc").view.params
     choose(inspector.editor("padding"), "valid")
-    assert window.doc.graph.params_of("conv1")["padding"] == "valid"
-    assert window.doc.report.nodes["pool3"].output_shape == (32, 3, 3)
-    assert canvas.node_item("pool3").view.shape == "[32, 3, 3]"
-    # the Linear after Flatten now gets 32·3·3 = 288 features: 288·2 + 2 weights
-    assert canvas.node_item("fc").view.params == "578" != badge
+    assert doc.graph.params_of("conv1")["padding"] == "valid"
+    downstream = ["conv1", "bn1", "relu1", "pool1", "conv2", "bn2", "relu2", "pool2", "conv3",
+                  "bn3", "relu3", "pool3", "flatten"]
+    before = {n: canvas.node_item(n).view.shape for n in downstream}
+    fc_params = canvas.node_item("fc").view.params
+    type_number(inspector.editor("kernel_size"), 13)
+    assert doc.graph.params_of("conv1")["kernel_size"] == 13
+    assert doc.report.nodes["conv1"].output_shape == (8, 20, 20)
+    for n in downstream:  # every block below shows its new shape
+        badge = canvas.node_item(n).view.shape
+        assert badge != before[n] and badge == shape_text(doc.report.nodes[n].output_shape)
+    assert canvas.node_item("fc").view.params != fc_params  # Linear(in) follows Flatten
 
 
 def test_impossible_edit_shows_the_error_on_its_block_and_in_problems(window, qtbot):

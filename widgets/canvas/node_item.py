@@ -223,8 +223,12 @@ class NodeItem(QGraphicsItem):
         painter.setFont(TITLE_FONT)
         painter.setPen(pal.title)
         head = QRectF(left, 0, right - left, HEADER)
-        painter.drawText(head, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
-        type_left = left + title_m.horizontalAdvance(title) + 7
+        flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(head, flags, title)
+        # measured with the painter's own font: on some platforms bold text renders
+        # wider than QFontMetricsF predicts, and the type would overlap the id
+        type_left = max(left + title_m.horizontalAdvance(title),
+                        painter.boundingRect(head, flags, title).right()) + 7
         if type_left < right - 12:
             kind = type_m.elidedText(view.type, Qt.TextElideMode.ElideRight, right - type_left)
             painter.setFont(TYPE_FONT)
