@@ -144,8 +144,17 @@ class MainWindow(QMainWindow):
 
         tools = self.addToolBar("Main")
         tools.setObjectName("toolbar_main")
-        for action in (self.new_action, self.open_action, self.save_action, self.undo_action,
-                       self.redo_action):
+        for action in (self.new_action, self.open_action, self.save_action):
+            tools.addAction(action)
+        # fixed labels on the toolbar ("Undo Connect a → b" would shift every button)
+        stack = self.doc.undo_stack
+        for text, slot, signal, enabled in (("Undo", stack.undo, stack.canUndoChanged,
+                                             stack.canUndo()),
+                                            ("Redo", stack.redo, stack.canRedoChanged,
+                                             stack.canRedo())):
+            action = self._action(text, slot)
+            action.setEnabled(enabled)
+            signal.connect(action.setEnabled)
             tools.addAction(action)
         tools.addSeparator()
         tools.addAction(self._action("Layout", self.auto_layout))
