@@ -249,10 +249,15 @@ class Editor(QObject):
         if ids:
             self.clipboard = self.doc.copy(ids)
 
-    def paste(self, at=None) -> None:
-        if self.clipboard:
-            new = self.doc.paste(self.clipboard, (40.0, 40.0))
-            self.canvas.select(new)
+    def paste(self, at: tuple[float, float] | None = None) -> None:
+        """Paste the copied blocks: at the cursor when given, else shifted a little."""
+        if not self.clipboard:
+            return
+        offset = (40.0, 40.0)
+        corners = [n["pos"] for n in self.clipboard.get("nodes", []) if n.get("pos")]
+        if at is not None and corners:
+            offset = (at[0] - min(p[0] for p in corners), at[1] - min(p[1] for p in corners))
+        self.canvas.select(self.doc.paste(self.clipboard, offset))
 
     def duplicate(self, ids: list[str] | None = None) -> None:
         ids = ids if ids is not None else self.canvas.selected_nodes()

@@ -21,3 +21,16 @@ def human_bytes(n: float) -> str:
         if n >= scale:
             return f"{_three_digits(n / scale)} {unit}"
     return f"{int(n)} B"
+
+
+def json_text(value: object) -> str:
+    """A parameter value as the graph file writes it: true, null, "same", [3, 5]."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(json_text(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)

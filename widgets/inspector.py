@@ -27,26 +27,14 @@ from PySide6.QtWidgets import (
 
 from engine.blocks import CATALOGUE
 from engine.spec import BlockSpec, ParamSpec
+from engine.units import json_text
 
 from .param_editors import ParamEditor, TextEditor, make_editor
 from .style import category_pixmap, palette_is_dark, reset_icon, severity_color
 
 
-def plain_text(value: Any) -> str:
-    """A value as the file format writes it: true, null, "same", [3, 5]."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(plain_text(v) for v in value) + "]"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def param_tooltip(spec: ParamSpec) -> str:
-    return f"{spec.doc}\n{spec.name}: {spec.expected()}; default {plain_text(spec.default)}"
+    return f"{spec.doc}\n{spec.name}: {spec.expected()}; default {json_text(spec.default)}"
 
 
 @dataclass
@@ -276,7 +264,7 @@ class Inspector(QWidget):
         reset.setObjectName("paramReset")
         reset.setAutoRaise(True)
         reset.setIcon(reset_icon(self.palette().color(QPalette.ColorRole.WindowText)))
-        reset.setToolTip(f"Back to the default ({plain_text(spec.default)})" if known
+        reset.setToolTip(f"Back to the default ({json_text(spec.default)})" if known
                          else "Remove this unknown parameter")
         reset.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         policy = reset.sizePolicy()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from engine.blocks import CATALOGUE, CATEGORIES
 from engine.spec import BlockSpec
+from engine.units import json_text
 
 from .style import category_color, category_icon, palette_is_dark
 
@@ -49,7 +50,7 @@ def block_tooltip(spec: BlockSpec) -> str:
              f"<p style='margin-top:2px'>Takes {html.escape(spec.input_range())}.</p>"]
     if spec.params:
         rows = "".join(
-            f"<li><tt>{html.escape(p.name)}</tt> = {html.escape(_plain(p.default))} — "
+            f"<li><tt>{html.escape(p.name)}</tt> = {html.escape(json_text(p.default))} — "
             f"{html.escape(p.doc)}</li>"
             for p in spec.params)
         parts.append(f"<p style='margin-bottom:0'>Parameters:</p><ul style='margin-top:0'>"
@@ -57,17 +58,6 @@ def block_tooltip(spec: BlockSpec) -> str:
     else:
         parts.append("<p>No parameters.</p>")
     return "<qt>" + "".join(parts) + "</qt>"
-
-
-def _plain(value: object) -> str:
-    """A default as the file format writes it (true, null, "same")."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return str(value)
 
 
 class BlockTree(QTreeWidget):

@@ -304,8 +304,8 @@ _GLYPHS = {
 }
 
 
-def severity_icon(severity: str, dark: bool) -> QIcon:
-    """A red disc with "!" for errors, an amber triangle with "!" for warnings."""
+def _painted_icon(draw) -> QIcon:
+    """An icon drawn on a 16-unit canvas at 16 and 32 px, so it is crisp at high DPI."""
     icon = QIcon()
     for size in (16, 32):
         pix = QPixmap(size, size)
@@ -313,6 +313,16 @@ def severity_icon(severity: str, dark: bool) -> QIcon:
         p = QPainter(pix)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.scale(size / 16.0, size / 16.0)
+        draw(p)
+        p.end()
+        icon.addPixmap(pix)
+    return icon
+
+
+def severity_icon(severity: str, dark: bool) -> QIcon:
+    """A red disc with "!" for errors, an amber triangle with "!" for warnings."""
+
+    def draw(p: QPainter) -> None:
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(severity_color(severity, dark))
         if severity == "error":
@@ -323,41 +333,28 @@ def severity_icon(severity: str, dark: bool) -> QIcon:
         top, bottom = (4.2, 8.8) if severity == "error" else (5.6, 9.6)
         p.drawLine(QPointF(8, top), QPointF(8, bottom))
         p.drawPoint(QPointF(8, bottom + 2.6))
-        p.end()
-        icon.addPixmap(pix)
-    return icon
+
+    return _painted_icon(draw)
 
 
 def reset_icon(color: QColor) -> QIcon:
     """A circular "back" arrow, for the inspector's per-parameter reset button."""
-    icon = QIcon()
-    for size in (16, 32):
-        pix = QPixmap(size, size)
-        pix.fill(Qt.GlobalColor.transparent)
-        p = QPainter(pix)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.scale(size / 16.0, size / 16.0)
+
+    def draw(p: QPainter) -> None:
         p.setPen(QPen(color, 1.5, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
                       Qt.PenJoinStyle.RoundJoin))
         p.drawArc(QRectF(3, 3, 10, 10), 100 * 16, 270 * 16)
         p.drawPolyline([QPointF(4.2, 2.6), QPointF(7.4, 3.1), QPointF(5.6, 5.9)])
-        p.end()
-        icon.addPixmap(pix)
-    return icon
+
+    return _painted_icon(draw)
 
 
 def pair_icon(color: QColor) -> QIcon:
     """Two boxes side by side: "edit height and width separately"."""
-    icon = QIcon()
-    for size in (16, 32):
-        pix = QPixmap(size, size)
-        pix.fill(Qt.GlobalColor.transparent)
-        p = QPainter(pix)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.scale(size / 16.0, size / 16.0)
+
+    def draw(p: QPainter) -> None:
         p.setPen(QPen(color, 1.3))
         p.drawRect(QRectF(1.5, 4.5, 5.5, 7))
         p.drawRect(QRectF(9, 4.5, 5.5, 7))
-        p.end()
-        icon.addPixmap(pix)
-    return icon
+
+    return _painted_icon(draw)

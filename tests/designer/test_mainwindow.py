@@ -209,3 +209,17 @@ def test_screenshot_option_writes_a_png(tmp_path):
 
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1600, 1000)
+
+
+def test_copy_paste_at_the_cursor_and_duplicate(window):
+    window.doc.new_from(template_graph("lenet5"))
+    window.canvas.select(["c1", "tanh1"])
+    window.editor.copy()
+    window.editor.paste((900.0, 50.0))
+    new = [n for n in window.doc.graph.nodes if n not in template_graph("lenet5")]
+    assert len(new) == 2 and set(window.canvas.selected_nodes()) == set(new)
+    xs = sorted(window.doc.graph.pos_of(n) for n in new)
+    assert xs[0] == (900.0, 50.0)
+    assert len([e for e in window.doc.graph.edges() if e.src in new and e.dst in new]) == 1
+    key(window, Qt.Key.Key_D, CTRL)
+    assert len(window.doc.graph) == len(template_graph("lenet5")) + 4
