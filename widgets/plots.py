@@ -79,9 +79,10 @@ class TrainingPlots(QWidget):
         self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
         self.lr_plot = self._make_plot("learning rate")
         self.lr_plot.setLabel("bottom", "step")
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)  # "(x0.001)" gets clipped
         self.acc_plot.setXLink(self.loss_plot)
         self.lr_plot.setXLink(self.loss_plot)
-        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#222")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -99,6 +100,7 @@ class TrainingPlots(QWidget):
         plot.setBackground("w")
         plot.setLabel("left", title)
         plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.getAxis("left").setWidth(64)  # equal widths keep the linked step axes aligned
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         return plot
