@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from doc_helpers import norm
 
 from designer.document import Document
 from designer.recovery import META_SUFFIX, Recovery
@@ -51,16 +52,6 @@ CRASHING_EDITOR = textwrap.dedent("""
     QTimer.singleShot(20000, lambda: sys.exit(3))
     app.exec()
 """)
-
-
-def norm(d: dict) -> str:
-    d = json.loads(json.dumps(d))
-    for n in d["nodes"]:
-        if "pos" in n:
-            n["pos"] = [float(v) for v in n["pos"]]
-    d["nodes"].sort(key=lambda n: n["id"])
-    d["edges"].sort(key=lambda e: (e["from"], e["to"], e.get("port", 0)))
-    return json.dumps(d, sort_keys=True)
 
 
 @pytest.fixture

@@ -5,21 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from graph_builders import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Graph, analyze
 from engine.analysis import Report
-
-
-def build(nodes: list[tuple], edges: list[tuple], name: str = "t") -> Graph:
-    """nodes: (id, type, params); edges: (src, dst) or (src, dst, port)."""
-    g = Graph(name)
-    for nid, type_name, params in nodes:
-        g.add_node(nid, type_name, params)
-    for e in edges:
-        g.add_edge(*e)
-    return g
 
 
 def chain(*blocks: tuple[str, str, dict], input_shape=(3, 16, 16)) -> Graph:

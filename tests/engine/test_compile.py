@@ -6,6 +6,7 @@ import inspect
 
 import pytest
 import torch
+from graph_builders import build as build_graph
 from torch import fx, nn
 
 from engine import Graph, GraphError, analyze, compile_graph
@@ -14,12 +15,7 @@ torch.set_num_threads(1)
 
 
 def build(nodes: list[tuple], edges: list[tuple], name: str = "Small net") -> Graph:
-    g = Graph(name)
-    for nid, type_name, params in nodes:
-        g.add_node(nid, type_name, params)
-    for e in edges:
-        g.add_edge(*e)
-    return g
+    return build_graph(nodes, edges, name)
 
 
 def small(input_id: str = "input") -> Graph:
