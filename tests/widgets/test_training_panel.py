@@ -1,0 +1,145 @@
+"""The training panel: settings dicts in and out, run requests, progress and status."""
+
+from __future__ import annotations
+
+import PySide6  # noqa: F401  (before anything that may import pyqtgraph)
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from widgets.training_panel import KEYS, TrainingPanel
+
+SETTINGS = {
+    "dataset": "cifar10", "epochs": 12, "batch_size": 256, "lr": 0.0025,
+    "optimizer": "sgd", "schedule": "onecycle", "device": "cpu", "precision": "bf16",
+    "crop_padding": 4, "hflip": True,
+}
+
+
+@pytest.fixture
+def panel(qtbot):
+    widget = TrainingPanel()
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+def test_defaults_match_train_config(panel):
+    assert panel.settings() == {
+        "dataset": "shapes", "epochs": 5, "batch_size": 64, "lr": 0.001, "optimizer": "adam",
+        "schedule": "constant", "device": "auto", "precision": "auto", "crop_padding": 0,
+        "hflip": False,
+    }
+    assert tuple(panel.settings()) == KEYS
+
+
+def test_settings_round_trip(panel):
+    panel.set_settings(SETTINGS)
+    assert panel.settings() == SETTINGS
+
+
+def test_unknown_keys_ignored_and_missing_keys_kept(panel):
+    panel.set_settings(SETTINGS)
+    panel.set_settings({"epochs": 3, "momentum": 0.5, "seed": 1})
+    assert panel.settings() == {**SETTINGS, "epochs": 3}
+
+
+def test_custom_dataset_path_is_added(panel):
+    panel.set_settings({"dataset": "/data/pets.npz"})
+    assert panel.settings()["dataset"] == "/data/pets.npz"
+    assert panel.dataset.findData("/data/pets.npz") >= 0
+
+
+def test_set_settings_emits_nothing(panel, qtbot):
+    with qtbot.assertNotEmitted(panel.settings_changed):
+        panel.set_settings(SETTINGS)
+
+
+def test_user_edit_emits_settings_changed(panel, qtbot):
+    with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
+        panel.epochs.setValue(42)
+    assert blocker.args[0]["epochs"] == 42
+    with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
+        QTest.mouseClick(panel.crop, Qt.MouseButton.LeftButton)
+    assert blocker.args[0]["crop_padding"] == 4
+    with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
+        panel.optimizer.setCurrentIndex(panel.optimizer.findData("adamw"))
+    assert blocker.args[0]["optimizer"] == "adamw"
+
+
+def test_set_devices_keeps_value_and_shows_label(panel, qtbot):
+    panel.set_settings({"device": "cuda"})
+    with qtbot.assertNotEmitted(panel.settings_changed):
+        panel.set_devices([("auto", "auto"), ("cpu", "cpu"),
+                           ("cuda", "cuda — NVIDIA H100 (79 GiB)")])
+    assert panel.settings()["device"] == "cuda"
+    assert panel.device.currentText() == "cuda — NVIDIA H100 (79 GiB)"
+
+
+def test_start_click_emits_start_requested(panel, qtbot):
+    with qtbot.waitSignal(panel.start_requested, timeout=1000):
+        QTest.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+
+
+def test_set_running_locks_settings(panel):
+    assert not panel.pause_button.isEnabled() and not panel.stop_button.isEnabled()
+    panel.set_running(True)
+    assert not panel.epochs.isEnabled()
+    assert not panel.dataset.isEnabled()
+    assert not panel.start_button.isEnabled()
+    assert panel.stop_button.isEnabled() and panel.pause_button.isEnabled()
+    panel.set_running(False)
+    assert panel.epochs.isEnabled() and panel.start_button.isEnabled()
+    assert not panel.stop_button.isEnabled()
+
+
+def test_stop_click_emits_stop_requested(panel, qtbot):
+    panel.set_running(True)
+    with qtbot.waitSignal(panel.stop_requested, timeout=1000):
+        QTest.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+
+
+def test_pause_resume_protocol(panel, qtbot):
+    panel.set_running(True)
+    assert panel.pause_button.text() == "Pause"
+    with qtbot.waitSignal(panel.pause_requested, timeout=1000), \
+            qtbot.assertNotEmitted(panel.resume_requested):
+        QTest.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    panel.set_running(True, paused=True)  # the owner confirms the trainer has paused
+    assert panel.pause_button.text() == "Resume"
+    assert panel.is_paused()
+    with qtbot.waitSignal(panel.resume_requested, timeout=1000), \
+            qtbot.assertNotEmitted(panel.pause_requested):
+        QTest.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    panel.set_running(True)
+    assert panel.pause_button.text() == "Pause"
+    panel.set_running(False, paused=True)  # a stopped run is never paused
+    assert panel.pause_button.text() == "Pause" and not panel.is_paused()
+
+
+def test_set_progress_sets_overall_fraction(panel):
+    panel.set_progress(1, 4, 50, 100, "epoch 2/4")
+    assert panel.progress_fraction() == pytest.approx(0.375)
+    assert panel.progress.format() == "epoch 2/4"
+    panel.set_progress(4, 4, 0, 100, "done")
+    assert panel.progress_fraction() == pytest.approx(1.0)
+    panel.set_progress(0, 0, 5, 0, "")  # degenerate sizes do not divide by zero
+    assert 0.0 <= panel.progress_fraction() <= 1.0
+
+
+def test_set_status_marks_errors(panel):
+    panel.set_status("epoch 1: loss 0.52")
+    assert panel.status.text() == "epoch 1: loss 0.52"
+    assert panel.status.styleSheet() == ""
+    panel.set_status("CUDA out of memory", error=True)
+    assert panel.status.text() == "CUDA out of memory"
+    assert "color" in panel.status.styleSheet()
+
+
+def test_browse_adds_chosen_folder(panel, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: "/data/pets")
+    with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
+        QTest.mouseClick(panel.browse_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0]["dataset"] == "/data/pets"
