@@ -30,6 +30,7 @@ from .document import Document
 from .editor import Editor
 from .recovery import Recovery
 from .templates import template_files
+from .training_dock import TrainingDock
 
 FILE_FILTER = "Convas graphs (*.convas.json *.json);;All files (*)"
 MAX_RECENT = 8
@@ -49,6 +50,7 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self)
         self.summary = SummaryTable(self)
         self.problems = ProblemsList(self)
+        self.training = TrainingDock(self.doc, self.canvas, self)
         self._docks = {}
         for title, widget, area in (("Blocks", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea),
                                     ("Inspector", self.inspector,
@@ -56,6 +58,8 @@ class MainWindow(QMainWindow):
                                     ("Layers", self.summary,
                                      Qt.DockWidgetArea.BottomDockWidgetArea),
                                     ("Problems", self.problems,
+                                     Qt.DockWidgetArea.BottomDockWidgetArea),
+                                    ("Training", self.training,
                                      Qt.DockWidgetArea.BottomDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{title.lower()}")
@@ -63,6 +67,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             self._docks[title] = dock
         self.tabifyDockWidget(self._docks["Layers"], self._docks["Problems"])
+        self.tabifyDockWidget(self._docks["Problems"], self._docks["Training"])
         self._docks["Layers"].raise_()
         self.resizeDocks([self._docks["Blocks"], self._docks["Inspector"]], [230, 320],
                          Qt.Orientation.Horizontal)
@@ -110,6 +115,10 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.save_action = self._action("&Save", self.save, K.Save, file_menu)
         self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S", file_menu)
+        file_menu.addSeparator()
+        export = file_menu.addMenu("&Export")
+        self._action("&ONNX…", lambda: self.export("onnx"), None, export)
+        self._action("&PyTorch .py…", lambda: self.export("pytorch"), None, export)
         file_menu.addSeparator()
         self._action("&Quit", self.close, K.Quit, file_menu)
 
@@ -264,6 +273,32 @@ class MainWindow(QMainWindow):
         newest.discard()
         return False
 
+    def export(self, fmt: str, path: str | None = None) -> bool:
+        """Export the design, with the weights of the last training run when there is
+        one; ONNX is checked against onnxruntime and the result shown."""
+        from engine.checkpoint import CheckpointError, load_checkpoint
+        from engine.export import ExportError, export_onnx, export_pytorch
+
+        suffix = ".onnx" if fmt == "onnx" else ".py"
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export", self.doc.graph.name + suffix,
+                                                  f"*{suffix}")
+            if not path:
+                return False
+        try:
+            if fmt == "pytorch":
+                export_pytorch(self.doc.graph, path)
+                message = f"PyTorch module written to {path}"
+            else:
+                ckpt = self.training.checkpoint
+                state = load_checkpoint(ckpt)["state_dict"] if ckpt else None
+                message = export_onnx(self.doc.graph, path, state_dict=state).describe()
+        except (GraphError, ExportError, CheckpointError) as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
+            return False
+        self.statusBar().showMessage(message, 15_000)
+        return True
+
     def show_first_problem(self) -> None:
         """Raise the problems list and select the first block with an error."""
         self._docks["Problems"].raise_()
@@ -317,6 +352,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        self.training.stop_and_wait()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.recovery.discard()

@@ -1,0 +1,61 @@
+"""Train from the application: curves get points, the selected block's feature maps
+show one tile per channel, the confusion matrix appears, and the ONNX export carries
+the trained weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
+import pytest
+import torch
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+
+from designer.mainwindow import MainWindow
+from designer.templates import template_files
+from engine import Graph, compile_graph
+from engine.checkpoint import load_checkpoint
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, recovery_dir=str(tmp_path / "recovery"))
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.doc.undo_stack.setClean()
+    w.close()
+
+
+def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
+    f = next(f for f in template_files() if f.name == "x_vs_o.convas.json")
+    window.doc.new_from(Graph.loads(f.read_text("utf-8"), f.name))
+    dock = window.training
+    dock.panel.set_settings({"dataset": "shapes", "epochs": 1, "device": "cpu"})
+    window.canvas.select(["conv1"])  # feature maps of this block during the run
+    finished = []
+    QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.controller is not None, timeout=5000)
+    dock.controller.finished.connect(finished.append)
+    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
+    assert type(finished[0]).__name__ == "DoneEvent", getattr(finished[0], "reason", "")
+    assert window.canvas.read_only is False  # editable again after the run
+    assert dock.plots.point_count() > 0
+    rows, cols = dock.maps.tile_grid()
+    assert rows * cols >= 8 and dock.maps.mosaic_shape()[0] > 32  # 8 channels of conv1
+    assert dock.confusion.overall_accuracy() is not None
+    assert len(dock.confusion.per_class_accuracy()) == 2
+    out = tmp_path / "xo.onnx"
+    assert window.export("onnx", str(out))
+    model = compile_graph(window.doc.graph).eval()
+    model.load_state_dict(load_checkpoint(dock.checkpoint)["state_dict"])
+    x = np.random.default_rng(0).standard_normal((3, 1, 32, 32)).astype(np.float32)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    np.testing.assert_allclose(got, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-4,
+                               atol=1e-5)
