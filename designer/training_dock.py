@@ -46,6 +46,7 @@ class TrainingDock(QWidget):
         self.checkpoint: Path | None = None
         self._runs = 0
         self._selected: list[str] = []
+        self._probe_shown = -1
         self.panel.start_requested.connect(self.start)
         self.panel.stop_requested.connect(lambda: self.controller and self.controller.stop())
         self.panel.pause_requested.connect(self._pause)
@@ -66,7 +67,7 @@ class TrainingDock(QWidget):
             c = self.controller
             c.step.connect(self._on_step)
             c.epoch.connect(self._on_epoch)
-            c.feature_maps.connect(lambda e: self.maps.show_maps(e.node, e.maps))
+            c.feature_maps.connect(self._on_maps)
             c.finished.connect(self._on_finished)
             c.running_changed.connect(self._on_running)
         try:
@@ -78,6 +79,7 @@ class TrainingDock(QWidget):
         self._runs += 1
         out = Path(tempfile.gettempdir()) / "convas-runs" / time.strftime("%Y%m%d-%H%M%S")
         self.plots.start_run(f"{self.doc.graph.name} #{self._runs}")
+        self._probe_shown = -1
         self.confusion.clear()
         self.panel.set_status("preparing the data…")
         self.controller.start(self.doc.graph, config, out_dir=out,
@@ -125,6 +127,14 @@ class TrainingDock(QWidget):
                              e.val_accuracy)
         if e.confusion is not None and trainer is not None:
             self.confusion.set_matrix(e.confusion, list(trainer.dataset.classes), e.epoch)
+
+    def _on_maps(self, e) -> None:
+        self.maps.show_maps(e.node, e.maps)
+        trainer = self.controller.trainer if self.controller else None
+        if trainer is not None and e.probe_index != self._probe_shown:
+            # the probe image as the network sees it (normalised), next to its maps
+            self.maps.show_probe(trainer.probe_x[e.probe_index].float().cpu().numpy())
+            self._probe_shown = e.probe_index
 
     def _on_finished(self, event) -> None:
         from engine.train_events import DoneEvent
