@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/python -m designer $(FILE)
 
+# The engine suite runs in a process of its own, without a QApplication: a long
+# torch test (VGG-16's ONNX export) then never shares an event loop with the GUI
+# tests' leftover Qt objects.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/engine tests/test_layering.py
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/designer tests/widgets
 	$(BIN)/ruff check engine widgets designer resources tests benchmarks
 
 lint: $(STAMP)
