@@ -86,10 +86,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def checkpoint_graph(data: dict[str, Any]) -> Graph:
-    return Graph.from_dict(data["graph"])
-
-
 def weights_mismatch(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> str:
     """What keeps ``state_dict`` from loading into ``model``, briefly; "" when it fits.
     (torch's own message lists every key, hundreds for a large network.)"""

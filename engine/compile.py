@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable
 
 import networkx as nx
-import torch
 from torch import fx, nn
 
 from .analysis import Report, analyze
@@ -103,7 +102,3 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
     # node id → fx node name (fx renames e.g. "input" to "input_1"), for feature-map taps
     module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
     return module
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -4,13 +4,11 @@ Ctrl+Z, inspector edits, errors on the block that causes them."""
 from __future__ import annotations
 
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
-import pytest
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QComboBox, QMessageBox, QSpinBox
 
-from designer.mainwindow import MainWindow
 from designer.templates import template_files
 from engine import Graph
 from widgets.palette import block_mime_data
@@ -25,19 +23,6 @@ def normalised(d: dict) -> dict:
     d["nodes"] = sorted(d["nodes"], key=lambda n: n["id"])
     d["edges"] = sorted(d["edges"], key=lambda e: (e["from"], e["to"], e.get("port", 0)))
     return d
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, recovery_dir=str(tmp_path / "recovery"))
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    w.activateWindow()
-    yield w
-    w.doc.undo_stack.setClean()  # no save prompt when the test ends
-    w.close()
 
 
 def template_graph(name: str) -> Graph:

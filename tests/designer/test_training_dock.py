@@ -7,29 +7,15 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
-import pytest
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from designer.mainwindow import MainWindow
 from designer.templates import template_files
 from engine import Graph, compile_graph
 from engine.checkpoint import load_checkpoint
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, recovery_dir=str(tmp_path / "recovery"))
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.doc.undo_stack.setClean()
-    w.close()
 
 
 def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
