@@ -1,7 +1,8 @@
 """What the live views cost: training throughput with the Training dock's curves,
-feature maps (probed every 10 steps) and confusion matrix on, over the same training
-headless; and how responsive the GUI stays meanwhile (gaps between ticks of a 10 ms
-timer in the GUI thread). Runs alternate headless / GUI, so noise hits both alike.
+feature maps (probed every 10 steps, shown beside the curves), confusion matrix and
+mistakes gallery on, over the same training headless; and how responsive the GUI
+stays meanwhile (gaps between ticks of a 10 ms timer in the GUI thread). Runs
+alternate headless / GUI, so noise hits both alike.
 Goals: throughput ratio ≥ 0.95, 99th-percentile event-loop latency < 50 ms.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/live_overhead.py [--epochs 3] [--rounds 2]
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the training child inherits it
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
@@ -58,6 +60,7 @@ def main() -> None:
     window._docks["Training"].raise_()
     window.canvas.select(["relu1"])
     dock = window.training
+    dock.tabs.setCurrentWidget(dock.maps)  # the curves are always in view beside the tabs
     dock.panel.set_settings(settings)
 
     headless, live, gaps = [], [], []

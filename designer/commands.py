@@ -23,6 +23,7 @@ Pos = tuple[float, float] | None
 # Command ids for QUndoStack merging (any distinct non-negative ints).
 MOVE_ID = 1
 PARAM_ID = 2
+TRAINING_ID = 3
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,52 @@ class SetParam(DocCommand):
 
     def revert(self) -> None:
         self.doc._set_params(self.node, self.old)
+
+
+class SetParams(DocCommand):
+    """Change several parameters of one block in one step (an Input fitted to a dataset:
+    channels, height and width together); never merges."""
+
+    def __init__(self, doc: Document, node: str, old: dict[str, Any], new: dict[str, Any],
+                 text: str) -> None:
+        super().__init__(doc, text)
+        self.node, self.old, self.new = node, old, new
+
+    def apply(self) -> None:
+        self.doc._set_params(self.node, self.new)
+
+    def revert(self) -> None:
+        self.doc._set_params(self.node, self.old)
+
+
+class SetTraining(DocCommand):
+    """Change the design's training settings (the file's ``training`` object). Changes
+    made one after another in the training panel merge into one step until a seal."""
+
+    changes_analysis = False
+
+    def __init__(self, doc: Document, old: dict[str, Any], new: dict[str, Any],
+                 seal: int) -> None:
+        changed = sorted(k for k in new.keys() | old.keys() if new.get(k) != old.get(k))
+        super().__init__(doc, "Change training " + ", ".join(changed[:3])
+                         + ("…" if len(changed) > 3 else ""))
+        self.old, self.new, self.seal = old, new, seal
+
+    def id(self) -> int:
+        return TRAINING_ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetTraining) or other.seal != self.seal:
+            return False
+        self.new = other.new
+        self.setText(other.text())
+        return True
+
+    def apply(self) -> None:
+        self.doc._set_training(self.new)
+
+    def revert(self) -> None:
+        self.doc._set_training(self.old)
 
 
 def _count(n: int, word: str) -> str:

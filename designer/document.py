@@ -37,6 +37,8 @@ from .commands import (
     Pos,
     RemoveItems,
     SetParam,
+    SetParams,
+    SetTraining,
 )
 
 # Short id prefixes: a block's id becomes its module name, so keep them readable.
@@ -64,6 +66,7 @@ class Document(QObject):
     analysis_changed = Signal()
     dirty_changed = Signal(bool)
     path_changed = Signal(str)
+    training_changed = Signal()
     reset = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -221,6 +224,27 @@ class Document(QObject):
         self.undo_stack.push(SetParam(self, node_id, name, old, new, self._seal))
         return True
 
+    def set_params(self, node_id: str, changes: Mapping[str, Any], text: str) -> bool:
+        """Set several parameters of one block as one undo step; False if nothing changed."""
+        if node_id not in self.graph:
+            return False
+        old = copy.deepcopy(self.graph.params_of(node_id))
+        new = {**copy.deepcopy(old), **{k: _plain(v) for k, v in changes.items()}}
+        if _same(old, new):
+            return False
+        self.undo_stack.push(SetParams(self, node_id, old, new, text))
+        return True
+
+    def set_training(self, settings: Mapping[str, Any]) -> bool:
+        """Merge ``settings`` into the file's ``training`` object (keys Convas does not
+        know are kept) as an undoable, mergeable edit; False if nothing changed."""
+        old = copy.deepcopy(self.graph.training)
+        new = {**copy.deepcopy(old), **{k: _plain(v) for k, v in settings.items()}}
+        if _same(old, new):
+            return False
+        self.undo_stack.push(SetTraining(self, old, new, self._seal))
+        return True
+
     def copy(self, node_ids: Iterable[str]) -> dict[str, Any]:
         """The given blocks and the wires among them, as a SPEC §1 graph dict."""
         keep = set(node_ids)
@@ -321,6 +345,10 @@ class Document(QObject):
     def _set_params(self, node_id: str, params: dict[str, Any]) -> None:
         self.graph.set_params(node_id, copy.deepcopy(params))
         self.params_changed.emit(node_id)
+
+    def _set_training(self, settings: dict[str, Any]) -> None:
+        self.graph.training = copy.deepcopy(settings)
+        self.training_changed.emit()
 
     def _set_positions(self, positions: Mapping[str, Pos]) -> None:
         for n, pos in positions.items():

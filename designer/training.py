@@ -1,50 +1,72 @@
-"""Run one engine.train.Trainer in a worker thread and report through throttled Qt signals.
+"""Run one training in a child process and report through throttled Qt signals.
 
-The trainer calls a plain callback in its own thread. The controller keeps only what
-the GUI needs from that traffic: step events are coalesced to the latest one and
-delivered at most ~20 times a second, feature maps at most ~2 times a second per node,
-while epoch and final events are always delivered, in order, in the GUI thread.
+The trainer lives in ``engine.train_process`` (a process, so the GUI's redraws never
+hold the interpreter lock a training step waits for); a worker thread here reads its
+events and hands them to the GUI thread as queued signals carrying plain data. Step
+events are coalesced to the latest one and delivered at most ~20 times a second,
+feature maps at most ~2 times a second per node, while the ready, epoch and final
+events are always delivered, in order.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal
 
 from engine.data import Dataset
 from engine.graph import Graph
-from engine.train import Trainer
 from engine.train_config import TrainConfig
-from engine.train_events import DoneEvent, EpochEvent, FailedEvent, FeatureMapEvent, StepEvent
+from engine.train_events import (
+    DoneEvent,
+    EpochEvent,
+    FailedEvent,
+    FeatureMapEvent,
+    ReadyEvent,
+    StepEvent,
+)
+from engine.train_process import TrainingProcess, died_event
 
 STEP_INTERVAL_MS = 50          # at most ~20 step signals per second
 FEATURE_MAP_INTERVAL = 0.5     # seconds between feature-map signals for one node
 
 
-class _TrainerThread(QThread):
-    """Runs ``trainer.run()``; never lets an exception escape."""
+class _EventReader(QThread):
+    """Reads the child's events until its final one, or notices that it died."""
 
-    def __init__(self, trainer: Trainer, on_error) -> None:
+    def __init__(self, process: TrainingProcess, deliver: Callable[[object], None],
+                 checkpoint: Path | None) -> None:
         super().__init__()
-        self.trainer = trainer
-        self._on_error = on_error
+        self.process = process
+        self._deliver = deliver
+        self._checkpoint = checkpoint
 
     def run(self) -> None:
-        try:
-            self.trainer.run()
-        except BaseException as exc:  # noqa: BLE001 - the callback or run itself failed
-            self._on_error(FailedEvent("error", f"unexpected {type(exc).__name__}: {exc}",
-                                       details=traceback.format_exc()))
+        final = False
+        while not final:
+            if self.process.poll(0.25):
+                try:
+                    event = self.process.recv()
+                except EOFError:
+                    break
+                self._deliver(event)
+                final = isinstance(event, DoneEvent | FailedEvent)
+            elif not self.process.is_alive() and not self.process.poll(0):
+                break
+        self.process.join(10)
+        if not final:
+            ckpt = self._checkpoint if self._checkpoint and self._checkpoint.exists() else None
+            self._deliver(died_event(self.process.exitcode, ckpt))
+        self.process.close()
 
 
 class TrainingController(QObject):
     """Owns at most one training run; create it in the GUI thread."""
 
+    ready = Signal(object)           # ReadyEvent: data loaded, model built
     step = Signal(object)            # StepEvent
     epoch = Signal(object)           # EpochEvent
     feature_maps = Signal(object)    # FeatureMapEvent
@@ -55,8 +77,10 @@ class TrainingController(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._trainer: Trainer | None = None
-        self._thread: _TrainerThread | None = None
+        self._process: TrainingProcess | None = None
+        self._thread: _EventReader | None = None
+        self._paused = False
+        self.info: ReadyEvent | None = None
         self._run_id = 0
         self._active = False
         self._probe_nodes: tuple[str, ...] = ()
@@ -76,19 +100,17 @@ class TrainingController(QObject):
         return self._active
 
     @property
-    def trainer(self) -> Trainer | None:
-        return self._trainer
-
-    @property
     def is_paused(self) -> bool:
-        return self._active and self._trainer is not None and self._trainer.paused
+        return self._active and self._paused
 
     # ---- control ---------------------------------------------------------------------
 
     def start(self, graph: Graph, config: TrainConfig, out_dir: str | Path | None = None,
               dataset: Dataset | None = None, probe_nodes: Iterable[str] = (), *,
-              resume: str | Path | None = None, report_interval: float = 0.1) -> Trainer:
-        """Start training a copy of ``graph``; RuntimeError while a run is active."""
+              resume: str | Path | None = None, report_interval: float = 0.1,
+              threads: int | None = None) -> None:
+        """Start training ``graph`` (as it is now) in a child process; RuntimeError while
+        a run is active. ``threads``: torch's CPU threads there (None: its default)."""
         if self._active:
             raise RuntimeError("a training run is already active; stop it first")
         self._join_previous()
@@ -99,48 +121,59 @@ class TrainingController(QObject):
             self._pending_step = None
             self._pending_maps.clear()
         self._map_sent.clear()
-
-        def callback(event) -> None:  # worker thread
-            self._from_worker(run_id, event)
-
-        trainer = Trainer(graph.copy(), config, callback=callback, out_dir=out_dir,
-                          resume=resume, dataset=dataset, probe_nodes=self._probe_nodes,
-                          report_interval=report_interval)
-        thread = _TrainerThread(trainer, lambda event: self._event.emit(run_id, event))
-        self._trainer, self._thread, self._active = trainer, thread, True
+        self.info = None
+        self._paused = False
+        process = TrainingProcess(graph, config, out_dir=out_dir, resume=resume,
+                                  dataset=dataset, probe_nodes=self._probe_nodes,
+                                  report_interval=report_interval, threads=threads)
+        checkpoint = Path(out_dir) / "model.pt" if out_dir is not None else None
+        thread = _EventReader(process, lambda event: self._from_worker(run_id, event),
+                              checkpoint)
+        self._process, self._thread, self._active = process, thread, True
         self._timer.start()
         thread.start()
         self.running_changed.emit(True)
-        return trainer
+
+    def _send(self, command: str, argument=None) -> None:
+        if self._active and self._process is not None:
+            self._process.send(command, argument)
 
     def stop(self) -> None:
-        if self._trainer is not None:
-            self._trainer.stop()
+        self._paused = False
+        self._send("stop")
 
     def pause(self) -> None:
-        if self._active and self._trainer is not None:
-            self._trainer.pause()
+        if self._active:
+            self._paused = True
+            self._send("pause")
 
     def resume(self) -> None:
-        if self._trainer is not None:
-            self._trainer.resume()
+        self._paused = False
+        self._send("resume")
 
     def set_probe_nodes(self, nodes: Iterable[str]) -> None:
         self._probe_nodes = tuple(nodes)
-        if self._trainer is not None:
-            self._trainer.set_probe_nodes(self._probe_nodes)
+        self._send("probe_nodes", self._probe_nodes)
+
+    def set_probe_index(self, index: int) -> None:
+        """Show the feature maps for another of the validation probe images."""
+        self._send("probe_index", int(index))
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
         """Stop the run and join its thread; True when no thread is left running.
 
-        The final event is delivered (synchronously) if the thread ended in time.
+        A child that does not stop in time is killed (its last checkpoint stays). The
+        final event is delivered (synchronously) if the thread ended.
         """
         self.stop()
         thread = self._thread
         if thread is None:
             return True
         if not thread.wait(max(0, int(timeout_ms))):
-            return False
+            if self._process is not None:
+                self._process.kill()
+            if not thread.wait(10_000):
+                return False
         # The final event may still be queued; deliver it now so callers see the end.
         QCoreApplication.sendPostedEvents(self)
         if self._active:  # the thread ended without a final event
@@ -149,7 +182,7 @@ class TrainingController(QObject):
 
     # ---- worker thread side ----------------------------------------------------------
 
-    def _from_worker(self, run_id: int, event) -> None:
+    def _from_worker(self, run_id: int, event) -> None:  # the reader thread
         if isinstance(event, StepEvent):
             with self._lock:
                 if run_id == self._run_id:
@@ -180,7 +213,10 @@ class TrainingController(QObject):
     def _on_event(self, run_id: int, event) -> None:
         if run_id != self._run_id or not self._active:
             return  # from an earlier run, or already delivered by wait()
-        if isinstance(event, EpochEvent):
+        if isinstance(event, ReadyEvent):
+            self.info = event
+            self.ready.emit(event)
+        elif isinstance(event, EpochEvent):
             self._flush()
             self.epoch.emit(event)
         elif isinstance(event, DoneEvent | FailedEvent):
@@ -189,9 +225,8 @@ class TrainingController(QObject):
 
     def _finish(self, event: DoneEvent | FailedEvent) -> None:
         self._active = False
-        self._timer.stop()
-        if self._thread is not None:
-            self._thread.wait(5_000)  # run() returns right after its final callback
+        self._paused = False
+        self._timer.stop()  # the reader thread ends by itself once the child has exited
         self.finished.emit(event)
         self.running_changed.emit(False)
 

@@ -1,9 +1,12 @@
-"""The Training dock: settings and controls, live curves, feature maps and the
-confusion matrix of a run started from the editor.
+"""The Training dock: settings and controls, a preview of the dataset, live curves,
+feature maps, the confusion matrix and the misclassified images of a run started from
+the editor.
 
-The run trains a copy of the design in a worker thread (``designer.training``); the
-canvas is read-only while it runs, and selecting a block switches the feature maps
-to it without restarting. torch is imported on the first Start, not at start-up.
+The run trains the design as it was at Start in a child process
+(``designer.training``); the canvas is read-only while it runs, and selecting a block
+switches the feature maps to it without restarting. The panel's settings are the
+design's: every change is an undoable edit of the file's ``training`` object. torch is
+imported on the first Start or dataset preview, in the background, not at start-up.
 """
 
 from __future__ import annotations
@@ -13,18 +16,40 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QWidget
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QWidget
 
 from widgets.confusion import ConfusionView
 from widgets.featuremaps import FeatureMapView
+from widgets.gallery import (
+    ImageGallery,
+    misclassified_captions,
+    misclassified_title,
+    misclassified_tooltips,
+)
 from widgets.plots import TrainingPlots
 from widgets.training_panel import TrainingPanel
+
+from .dataset_preview import DatasetPreview, DatasetScout, PreviewFailure
 
 if TYPE_CHECKING:
     from .document import Document
     from .training import TrainingController
 
 PROBE_EVERY = 10  # steps between feature-map probes during a run
+
+
+def fit_problem(doc: Document, image_shape: tuple[int, int, int]) -> tuple[str, str] | None:
+    """(Input id, message) when an Input block does not take the dataset's images."""
+    report = doc.report
+    for input_id in report.input_ids:
+        shape = report.nodes[input_id].output_shape
+        if shape is not None and tuple(shape) != tuple(image_shape):
+            return input_id, (f"The Input block '{input_id}' takes "
+                              f"{'×'.join(map(str, shape))}, but these images are "
+                              f"{'×'.join(map(str, image_shape))}.")
+    return None
 
 
 class TrainingDock(QWidget):
@@ -35,25 +60,129 @@ class TrainingDock(QWidget):
         self.plots = TrainingPlots(self)
         self.maps = FeatureMapView(self)
         self.confusion = ConfusionView(self)
+        self.mistakes = ImageGallery(self)
+        self.mistakes.show_message("Misclassified validation images appear here after "
+                                   "each epoch.")
         self.tabs = QTabWidget(self)
-        self.tabs.addTab(self.plots, "Curves")
         self.tabs.addTab(self.maps, "Feature maps")
         self.tabs.addTab(self.confusion, "Confusion")
+        self.tabs.addTab(self.mistakes, "Mistakes")
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.plots)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
         layout = QHBoxLayout(self)
         layout.addWidget(self.panel)
-        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.splitter, 1)
         self.controller: TrainingController | None = None
         self.checkpoint: Path | None = None
+        self.info = None              # the current run's ReadyEvent
+        self.preview: DatasetPreview | None = None
         self._runs = 0
         self._selected: list[str] = []
         self._probe_shown = -1
+        self.scout = DatasetScout(self)
+        self.scout.previewed.connect(self._on_preview)
+        self.scout.devices.connect(self.panel.set_devices)
+        self.scout.download_progress.connect(self._on_download_progress)
+        self.scout.downloaded.connect(self._on_downloaded)
         self.panel.start_requested.connect(self.start)
-        self.panel.stop_requested.connect(lambda: self.controller and self.controller.stop())
+        self.panel.stop_requested.connect(self.stop)
         self.panel.pause_requested.connect(self._pause)
         self.panel.resume_requested.connect(self._resume)
+        self.panel.settings_changed.connect(self._on_settings_edited)
+        self.panel.fit_input_requested.connect(self.fit_input)
+        self.panel.download_requested.connect(self.scout.download)
+        self.maps.probe_requested.connect(self._on_probe_requested)
         canvas.selection_changed.connect(self._on_selection)
-        doc.reset.connect(lambda: self.panel.set_settings(doc.graph.training))
+        doc.reset.connect(self._on_design_replaced)
+        doc.training_changed.connect(self._on_training_changed)
+        doc.analysis_changed.connect(self._check_fit)
         self.panel.set_settings(doc.graph.training)
+        # The first preview (and with it torch's import) waits until the window is up.
+        QTimer.singleShot(300, self.request_preview)
+
+    # ---- settings and the dataset ------------------------------------------------------
+
+    def _on_settings_edited(self, settings: dict) -> None:
+        """Panel edits are edits of the design (undoable, saved with the file)."""
+        old = self.doc.graph.training.get("dataset")
+        self.doc.set_training(settings)
+        if settings.get("dataset") != old:
+            self.request_preview()
+
+    def _on_training_changed(self) -> None:
+        dataset = self.panel.settings().get("dataset")
+        self.panel.set_settings(self.doc.graph.training)   # after undo / redo
+        if self.panel.settings().get("dataset") != dataset:
+            self.request_preview()
+
+    def _on_design_replaced(self) -> None:
+        self.panel.set_settings(self.doc.graph.training)
+        self.request_preview()
+
+    def _input_shape(self) -> tuple[int, int, int] | None:
+        report = self.doc.report
+        shapes = [report.nodes[i].output_shape for i in report.input_ids]
+        return tuple(shapes[0]) if shapes and shapes[0] is not None else None
+
+    def request_preview(self) -> None:
+        source = self.panel.settings().get("dataset")
+        if source:
+            self.panel.dataset_info.setText(f"loading {source}…")
+            self.scout.request(source, self._input_shape())
+
+    def _on_preview(self, result) -> None:
+        if isinstance(result, PreviewFailure):
+            self.preview = None
+            self.panel.clear_fit()
+            if result.downloadable:
+                self.panel.show_dataset_problem(
+                    f"{result.source} is not on this computer yet. Download it (needs the "
+                    "network), or choose a folder that holds it.", download=True)
+            else:
+                self.panel.show_dataset_problem(result.message)
+            return
+        if result.source != self.panel.settings().get("dataset"):
+            return  # the choice changed meanwhile; its own preview is on the way
+        self.preview = result
+        self.panel.show_dataset(result.description, result.images,
+                                [result.classes[int(k)] for k in result.labels])
+        self._check_fit()
+
+    def _check_fit(self) -> None:
+        if self.preview is None:
+            return
+        problem = fit_problem(self.doc, self.preview.image_shape)
+        if problem is None:
+            self.panel.clear_fit()
+            return
+        c, h, w = self.preview.image_shape
+        self.panel.offer_fit(problem[1], f"Set the Input to {c}×{h}×{w}")
+
+    def fit_input(self) -> bool:
+        """Make the Input take the dataset's images: one undoable edit."""
+        if self.preview is None or self.is_running:
+            return False
+        problem = fit_problem(self.doc, self.preview.image_shape)
+        if problem is None:
+            return False
+        c, h, w = self.preview.image_shape
+        return self.doc.set_params(problem[0], {"channels": c, "height": h, "width": w},
+                                   f"Fit {problem[0]} to {self.preview.source}")
+
+    def _on_download_progress(self, name: str, done: int, total: int) -> None:
+        self.panel.set_download_progress(
+            f"downloading {name}… {done / 2**20:.1f}" + (f" / {total / 2**20:.1f}" if total
+                                                         else "") + " MiB")
+
+    def _on_downloaded(self, name: str, error: str) -> None:
+        if error:
+            self.panel.show_dataset_problem(f"Could not download {name}: {error}",
+                                            download=True)
+        else:
+            self.request_preview()
 
     # ---- run control -------------------------------------------------------------------
 
@@ -62,16 +191,20 @@ class TrainingDock(QWidget):
 
         from .training import TrainingController
 
+        if self.is_running:
+            return False
         if self.controller is None:
             self.controller = TrainingController(self)
             c = self.controller
+            c.ready.connect(self._on_ready)
             c.step.connect(self._on_step)
             c.epoch.connect(self._on_epoch)
             c.feature_maps.connect(self._on_maps)
             c.finished.connect(self._on_finished)
             c.running_changed.connect(self._on_running)
+        self.doc.set_training(self.panel.settings())
         try:
-            config = TrainConfig.from_dict({**self.doc.graph.training, **self.panel.settings(),
+            config = TrainConfig.from_dict({**self.doc.graph.training,
                                             "probe_every": PROBE_EVERY})
         except ConfigError as exc:
             self.panel.set_status(str(exc), error=True)
@@ -80,16 +213,26 @@ class TrainingDock(QWidget):
         out = Path(tempfile.gettempdir()) / "convas-runs" / time.strftime("%Y%m%d-%H%M%S")
         self.plots.start_run(f"{self.doc.graph.name} #{self._runs}")
         self._probe_shown = -1
+        self.info = None
         self.confusion.clear()
-        self.panel.set_status("preparing the data…")
+        self.mistakes.show_message("Misclassified validation images appear here after "
+                                   "each epoch.")
+        self.panel.set_progress(0, 1, 0, 1, "starting…")
+        self.panel.set_status("loading the data and building the network…")
         self.controller.start(self.doc.graph, config, out_dir=out,
                               probe_nodes=self._selected[:1])
         return True
+
+    def stop(self) -> None:
+        if self.controller is not None and self.controller.is_running:
+            self.controller.stop()
+            self.panel.set_status("stopping after this step…")
 
     def _pause(self) -> None:
         if self.controller is not None:
             self.controller.pause()
             self.panel.set_running(True, paused=True)
+            self.panel.set_status("paused")
 
     def _resume(self) -> None:
         if self.controller is not None:
@@ -111,45 +254,90 @@ class TrainingDock(QWidget):
         self.panel.set_running(running)
         self.canvas.set_read_only(running)
 
+    def _on_ready(self, e) -> None:
+        self.info = e
+        self.maps.set_probe_count(len(e.probe_images), 0)
+        self._show_probe(0)
+        self.panel.set_status(f"training on {e.device}, {e.precision} · {e.train_size:,} "
+                              f"training / {e.val_size:,} validation images")
+
     def _on_step(self, e) -> None:
         self.plots.add_step(e.global_step, e.loss, e.accuracy, e.lr)
         left = (e.total_steps - e.global_step) * e.elapsed / max(e.global_step, 1)
-        self.panel.set_progress(e.epoch - 1, e.total_steps // e.steps_per_epoch, e.step,
-                                e.steps_per_epoch,
-                                f"epoch {e.epoch} · {e.images_per_s:,.0f} img/s · "
-                                f"{left:.0f} s left")
-        self.panel.set_status(f"loss {e.loss:.4f} · accuracy {100 * e.accuracy:.1f}%")
+        epochs = e.total_steps // max(e.steps_per_epoch, 1)
+        self.panel.set_progress(e.epoch - 1, epochs, e.step, e.steps_per_epoch,
+                                f"epoch {e.epoch}/{epochs} · step {e.step}/{e.steps_per_epoch}"
+                                f" · {e.images_per_s:,.0f} img/s · {_duration(left)} left")
+        device = f" · {self.info.device}" if self.info is not None else ""
+        self.panel.set_status(f"loss {e.loss:.4f} · accuracy {100 * e.accuracy:.1f}%{device}")
 
     def _on_epoch(self, e) -> None:
-        trainer = self.controller.trainer if self.controller else None
-        step = e.epoch * (trainer.train_batches.__len__() if trainer else 0)
-        self.plots.add_epoch(step, e.epoch, e.train_loss, e.train_accuracy, e.val_loss,
-                             e.val_accuracy)
-        if e.confusion is not None and trainer is not None:
-            self.confusion.set_matrix(e.confusion, list(trainer.dataset.classes), e.epoch)
+        steps = self.info.steps_per_epoch if self.info is not None else 0
+        self.plots.add_epoch(e.epoch * steps, e.epoch, e.train_loss, e.train_accuracy,
+                             e.val_loss, e.val_accuracy)
+        classes = list(self.info.classes) if self.info is not None else []
+        if e.confusion is not None and classes:
+            self.confusion.set_matrix(e.confusion, classes, e.epoch)
+            self._show_mistakes(e, classes)
+
+    def _show_mistakes(self, e, classes: list[str]) -> None:
+        total = int(e.confusion.sum())
+        wrong = e.wrong_count or 0
+        if not wrong or e.wrong_images is None:
+            self.mistakes.show_message(misclassified_title(0, 0, total, e.epoch))
+            return
+        args = (e.wrong_true, e.wrong_predicted, classes, e.wrong_confidence)
+        self.mistakes.set_images(e.wrong_images, misclassified_captions(*args),
+                                 misclassified_title(len(e.wrong_images), wrong, total,
+                                                     e.epoch),
+                                 misclassified_tooltips(*args))
 
     def _on_maps(self, e) -> None:
         self.maps.show_maps(e.node, e.maps)
-        trainer = self.controller.trainer if self.controller else None
-        if trainer is not None and e.probe_index != self._probe_shown:
-            # the probe image as the network sees it (normalised), next to its maps
-            self.maps.show_probe(trainer.probe_x[e.probe_index].float().cpu().numpy())
-            self._probe_shown = e.probe_index
+        self.maps.show_kernels(e.kernels)
+        if e.probe_index != self._probe_shown:
+            self._show_probe(e.probe_index)
+
+    def _show_probe(self, index: int) -> None:
+        if self.info is None or not len(self.info.probe_images):
+            return
+        image = np.asarray(self.info.probe_images[min(index, len(self.info.probe_images) - 1)])
+        self.maps.show_probe(image / 255.0 if image.dtype == np.uint8 else image)
+        self._probe_shown = index
+
+    def _on_probe_requested(self, index: int) -> None:
+        if self.controller is not None and self.controller.is_running:
+            self.controller.set_probe_index(index)
+        self._show_probe(index)
 
     def _on_finished(self, event) -> None:
         from engine.train_events import DoneEvent
 
         self.checkpoint = event.checkpoint
+        where = f"; checkpoint {event.checkpoint}" if event.checkpoint else ""
         if isinstance(event, DoneEvent):
             last = event.metrics[-1] if event.metrics else {}
             acc = last.get("val_accuracy")
-            self.panel.set_status(("stopped" if event.stopped else "done")
-                                  + (f": validation accuracy {100 * acc:.1f}%"
-                                     if acc is not None else ""))
+            what = (f"stopped after {event.epochs_completed} epoch"
+                    f"{'s' if event.epochs_completed != 1 else ''}" if event.stopped
+                    else "done")
+            self.panel.set_status(what + (f": validation accuracy {100 * acc:.1f}%"
+                                          if acc is not None else "") + where)
         else:
+            # One message in the panel, never a dialog: a failing run must not pile up
+            # windows, and the reason already says what to do.
             self.panel.set_status(event.reason, error=True)
 
     def _on_selection(self, ids: list[str]) -> None:
         self._selected = list(ids)
         if self.controller is not None and ids:
             self.controller.set_probe_nodes(ids[:1])
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -56,3 +56,26 @@ def free_memory(device: torch.device) -> int | None:
         return None
     free, _total = torch.cuda.mem_get_info(device)
     return free
+
+
+def available_devices() -> list[tuple[str, str]]:
+    """(value, label) for each device choice that can work here, for a device menu:
+    the GPU's name and memory where there is one, so people see what 'auto' means."""
+    import os
+
+    cores = os.cpu_count() or 1
+    cpu = f"CPU ({cores} core{'s' if cores != 1 else ''})"
+    items: list[tuple[str, str]] = []
+    if torch.cuda.is_available():
+        gpus = [describe_device(torch.device("cuda", i))
+                for i in range(torch.cuda.device_count())]
+        items.append(("auto", f"auto: {gpus[0]}"))
+        items.append(("cuda", f"cuda: {gpus[0]}" + (f" (+{len(gpus) - 1} more)"
+                                                     if len(gpus) > 1 else "")))
+    elif _mps_available():
+        items.append(("auto", "auto: Apple GPU (MPS)"))
+        items.append(("mps", "mps: Apple GPU"))
+    else:
+        items.append(("auto", f"auto: {cpu}, no GPU found"))
+    items.append(("cpu", cpu))
+    return items

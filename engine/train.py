@@ -26,18 +26,27 @@ from torch import fx, nn
 from .analysis import analyze
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_mismatch
 from .compile import compile_graph
-from .data import Augment, Batches, Dataset, DatasetError, load_dataset
+from .data import Augment, Batches, Dataset, DatasetError, ImageSet, load_dataset
 from .device import DeviceError, describe_device, free_memory, resolve_device
 from .errors import GraphError
 from .graph import Graph
 from .train_config import ConfigError, TrainConfig
-from .train_events import DoneEvent, EpochEvent, Event, FailedEvent, FeatureMapEvent, StepEvent
+from .train_events import (
+    DoneEvent,
+    EpochEvent,
+    Event,
+    FailedEvent,
+    FeatureMapEvent,
+    ReadyEvent,
+    StepEvent,
+)
 
 Callback = Callable[[Event], None]
 _ERROR_KINDS = ((GraphError, "graph"), (DatasetError, "data"), (DeviceError, "device"),
                 (ConfigError, "config"), (CheckpointError, "io"))
 _USER_ERRORS = tuple(t for t, _ in _ERROR_KINDS)
 PROBE_IMAGES = 8
+MISTAKES_SHOWN = 32  # most confident validation mistakes reported after each epoch
 
 
 class TrainingFailed(Exception):
@@ -89,11 +98,16 @@ class Trainer:
     def set_probe_nodes(self, nodes: Iterable[str]) -> None:
         self._probe_nodes = tuple(nodes)  # one assignment: safe to call from the GUI thread
 
+    def set_probe_index(self, index: int) -> None:
+        """Which of the PROBE_IMAGES validation images the feature maps are shown for."""
+        self.probe_index = max(0, int(index))
+
     # ---- the run ---------------------------------------------------------------------
 
     def run(self) -> DoneEvent | FailedEvent:
         try:
             self._prepare()
+            self.callback(self._ready())
             event: DoneEvent | FailedEvent = self._train()
         except TrainingFailed as exc:
             event = FailedEvent(exc.kind, exc.reason, self._checkpoint, exc.suggestion)
@@ -148,10 +162,18 @@ class Trainer:
             self.runner = torch.compile(self.model)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         probe_source = ds.val if len(ds.val) else ds.train
-        self.probe_x = self.train_batches.normalize(
-            probe_source.x[:PROBE_IMAGES].to(self.device))
+        self.probe_raw = probe_source.x[:PROBE_IMAGES]
+        self.probe_x = self.train_batches.normalize(self.probe_raw.to(self.device))
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def _ready(self) -> ReadyEvent:
+        ds = self.dataset
+        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        return ReadyEvent(ds.name, list(ds.classes), len(ds.train), len(ds.val),
+                          tuple(ds.image_shape), len(self.train_batches), self.config.epochs,
+                          self.start_epoch, describe_device(self.device), precision,
+                          self.probe_raw.numpy().copy())
 
     def _resume_from(self, path: str | Path) -> None:
         data = load_checkpoint(path)
@@ -255,30 +277,54 @@ class Trainer:
                       seconds: float) -> EpochEvent:
         loss_sum, correct = sums.tolist()
         val_loss = val_acc = confusion = None
+        wrong: dict[str, np.ndarray] = {}
         if self.val_batches is not None:
-            val_loss, val_acc, confusion = self.evaluate(self.val_batches)
+            val_loss, val_acc, confusion = self.evaluate(self.val_batches, wrong,
+                                                         self.dataset.val)
         event = EpochEvent(epoch, self.config.epochs, loss_sum / n, correct / n, val_loss,
-                           val_acc, confusion, seconds, self.optimizer.param_groups[0]["lr"])
+                           val_acc, confusion, seconds, self.optimizer.param_groups[0]["lr"],
+                           **wrong)
         self.metrics.append(event.row())
         return event
 
     @torch.no_grad()
-    def evaluate(self, batches: Batches) -> tuple[float, float, np.ndarray]:
-        """Loss, accuracy and confusion matrix (rows: true class) over ``batches``."""
+    def evaluate(self, batches: Batches, mistakes: dict[str, np.ndarray] | None = None,
+                 source: ImageSet | None = None) -> tuple[float, float, np.ndarray]:
+        """Loss, accuracy and confusion matrix (rows: true class) over ``batches``.
+
+        With ``mistakes`` and ``source`` (the ImageSet the unshuffled ``batches`` were
+        made from), also fills ``mistakes`` with EpochEvent's ``wrong_*`` fields: the
+        MISTAKES_SHOWN most confident wrong predictions, the ones most worth a look.
+        Candidates stay on the device until the end, so this adds no per-batch sync.
+        """
         k = self.dataset.num_classes
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         confusion = torch.zeros(k * k, dtype=torch.long, device=self.device)
+        wrong: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         n = 0
         for x, y in batches:
             with torch.autocast(self.device.type, dtype=self.amp_dtype,
                                 enabled=self.amp_dtype is not None):
                 out = self.runner(x)
             loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")
-            confusion += torch.bincount(y * k + out.argmax(1), minlength=k * k)
+            confidence, predicted = out.float().softmax(1).max(1)
+            confusion += torch.bincount(y * k + predicted, minlength=k * k)
+            if source is not None:
+                miss = predicted != y
+                index = torch.arange(n, n + len(y), device=self.device)
+                wrong.append((confidence[miss], index[miss], predicted[miss]))
             n += len(y)
         self.model.train()
         matrix = confusion.view(k, k).cpu().numpy()
+        if mistakes is not None and source is not None and wrong:
+            confidence, index, predicted = (torch.cat(t) for t in zip(*wrong, strict=True))
+            top = confidence.topk(min(MISTAKES_SHOWN, len(confidence))).indices
+            index = index[top].cpu()
+            mistakes.update(wrong_images=source.x[index].numpy().copy(),
+                            wrong_true=source.y[index].numpy().astype(np.int64),
+                            wrong_predicted=predicted[top].cpu().numpy(),
+                            wrong_confidence=confidence[top].cpu().numpy())
         return loss_sum.item() / n, float(np.trace(matrix)) / n, matrix
 
     @torch.no_grad()
@@ -304,7 +350,17 @@ class Trainer:
         Tap(self.model).run(self.probe_x[index:index + 1])
         self.model.train()
         for node, value in captured.items():
-            self.callback(FeatureMapEvent(global_step, node, value.numpy(), index))
+            self.callback(FeatureMapEvent(global_step, node, value.numpy(), index,
+                                          self._kernels(fx_names[node])))
+
+    def _kernels(self, fx_name: str) -> np.ndarray | None:
+        """A convolution's learned kernels [out,in,kh,kw], shown beside its maps."""
+        for node in self.model.graph.nodes:
+            if node.name == fx_name and node.op == "call_module":
+                module = self.model.get_submodule(node.target)
+                if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+                    return module.weight.detach().float().cpu().numpy().copy()
+        return None
 
     # ---- endings ---------------------------------------------------------------------
 

@@ -14,6 +14,25 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class ReadyEvent:
+    """The data are loaded and the model is built: what a view needs before step one
+    (class names, sizes, the device) without reaching into the trainer, which may live
+    in another process."""
+
+    dataset: str
+    classes: list[str]
+    train_size: int
+    val_size: int
+    image_shape: tuple[int, int, int]
+    steps_per_epoch: int
+    epochs: int
+    start_epoch: int
+    device: str                      # 'CPU (1 thread)', 'NVIDIA H100 … (79.1 GiB)'
+    precision: str                   # fp32, bf16 or fp16 (autocast)
+    probe_images: np.ndarray         # [N,C,H,W] as stored in the dataset (uint8 or 0..1)
+
+
+@dataclass(frozen=True)
 class StepEvent:
     """Training progress, averaged over the steps since the previous StepEvent."""
 
@@ -40,6 +59,19 @@ class EpochEvent:
     confusion: np.ndarray | None   # [true, predicted] counts on the validation set
     seconds: float
     lr: float
+    # The most confident mistakes on the validation set, most confident first; images as
+    # stored in the dataset ([K,C,H,W], uint8 or 0..1), labels as class indexes.
+    wrong_images: np.ndarray | None = None
+    wrong_true: np.ndarray | None = None
+    wrong_predicted: np.ndarray | None = None
+    wrong_confidence: np.ndarray | None = None
+
+    @property
+    def wrong_count(self) -> int | None:
+        """Misclassified validation images in all (the gallery shows only some)."""
+        if self.confusion is None:
+            return None
+        return int(self.confusion.sum() - np.trace(self.confusion))
 
     @property
     def per_class_accuracy(self) -> np.ndarray | None:
@@ -65,6 +97,7 @@ class FeatureMapEvent:
     node: str
     maps: np.ndarray
     probe_index: int
+    kernels: np.ndarray | None = None  # [out,in,kh,kw] when the block is a convolution
 
 
 @dataclass(frozen=True)
@@ -86,4 +119,4 @@ class FailedEvent:
     details: str = ""                # a traceback, for unexpected errors only
 
 
-Event = StepEvent | EpochEvent | FeatureMapEvent | DoneEvent | FailedEvent
+Event = ReadyEvent | StepEvent | EpochEvent | FeatureMapEvent | DoneEvent | FailedEvent

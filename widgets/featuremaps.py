@@ -3,8 +3,9 @@
 All channels are tiled into one mosaic drawn by a single ``ImageItem`` with a
 colour map and fixed levels (as in pyqtgraph's ``VideoSpeedTest.py``): one
 ``setImage`` per update, no per-channel items and no level search, so refreshing
-twice a second during training stays cheap.  Beside it: the probe image, a
-histogram of the raw values and a count of dead channels.
+twice a second during training stays cheap.  Beside it: the probe image (one of a few
+validation images, switchable), a convolution's learned kernels, a histogram of the
+raw values and a count of dead channels.
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 import pyqtgraph as pg  # isort: skip  (after PySide6, so pyqtgraph binds to it)
 
@@ -68,8 +76,30 @@ def _image_view(widget: pg.GraphicsLayoutWidget) -> tuple[pg.ViewBox, pg.ImageIt
     return view, item
 
 
+def kernel_tiles(weights: np.ndarray) -> tuple[np.ndarray, bool, str]:
+    """Tiles for [out,in,kh,kw] kernels: RGB for in=3, one per filter otherwise.
+
+    For in=1 and in=3 (a first layer) each filter is exactly what it looks for in the
+    image. Deeper filters have many input slices; their mean over inputs keeps one
+    tile per filter, which is what the mosaic next to it counts.
+    """
+    w = np.asarray(weights, dtype=np.float32)
+    if w.ndim != 4:
+        raise ValueError(f"expected [out,in,kh,kw], got shape {w.shape}")
+    out, inp, kh, kw = w.shape
+    if inp == 3:
+        flat = normalise_channels(w.reshape(out, 3 * kh, kw)).reshape(out, 3, kh, kw)
+        return np.moveaxis(flat, 1, -1), True, f"kernels {out}×3×{kh}×{kw} (RGB)"
+    if inp == 1:
+        return normalise_channels(w[:, 0]), False, f"kernels {out}×1×{kh}×{kw}"
+    return (normalise_channels(w.mean(axis=1)), False,
+            f"kernels {out}×{inp}×{kh}×{kw} (mean over inputs)")
+
+
 class FeatureMapView(QWidget):
-    """Probe | mosaic (or bar chart for vectors) | histogram + dead-channel count."""
+    """Probe + kernels | mosaic (or bar chart for vectors) | histogram + dead channels."""
+
+    probe_requested = Signal(int)  # the index of the probe image the user picked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -81,8 +111,21 @@ class FeatureMapView(QWidget):
 
         self.title = QLabel("no activations yet")
         self.probe_widget = pg.GraphicsLayoutWidget()
-        self.probe_widget.setFixedWidth(140)
+        self.probe_widget.setFixedSize(140, 140)
         self._probe_view, self.probe_item = _image_view(self.probe_widget)
+        self.probe_spin = QSpinBox()
+        self.probe_spin.setRange(1, 1)
+        self.probe_spin.setPrefix("probe image ")
+        self.probe_spin.setToolTip("Which validation image the activations are shown for")
+        self.probe_spin.valueChanged.connect(lambda v: self.probe_requested.emit(v - 1))
+        self.kernel_title = QLabel("")
+        self.kernel_title.setWordWrap(True)
+        self.kernel_widget = pg.GraphicsLayoutWidget()
+        self.kernel_widget.setFixedSize(140, 140)
+        self._kernel_view, self.kernel_item = _image_view(self.kernel_widget)
+        self.kernel_item.setColorMap(self._cmap)
+        self._kernel_grid = (0, 0)
+        self.kernel_widget.hide()
 
         self.mosaic_widget = pg.GraphicsLayoutWidget()
         self._mosaic_view, self.mosaic_item = _image_view(self.mosaic_widget)
@@ -108,8 +151,14 @@ class FeatureMapView(QWidget):
         side.addWidget(self.hist_plot, 1)
         side.addWidget(self.dead_label)
         side.addWidget(self.note_label)
+        left = QVBoxLayout()
+        left.addWidget(self.probe_widget)
+        left.addWidget(self.probe_spin)
+        left.addWidget(self.kernel_title)
+        left.addWidget(self.kernel_widget)
+        left.addStretch(1)
         row = QHBoxLayout()
-        row.addWidget(self.probe_widget)
+        row.addLayout(left)
         row.addWidget(self.stack, 1)
         row.addLayout(side)
         layout = QVBoxLayout(self)
@@ -151,24 +200,35 @@ class FeatureMapView(QWidget):
         self.probe_item.setImage(img, autoLevels=False, levels=(0.0, 1.0))
         self._probe_view.autoRange(padding=0)
 
-    def show_kernels(self, weights: np.ndarray) -> None:
-        """First-layer kernels [out,in,kh,kw]: RGB tiles for in=3, else one tile per slice."""
-        w = np.asarray(weights, dtype=np.float32)
-        if w.ndim != 4:
-            raise ValueError(f"expected [out,in,kh,kw], got shape {w.shape}")
-        out, inp, kh, kw = w.shape
-        if inp == 3:
-            flat = normalise_channels(w.reshape(out, 3 * kh, kw)).reshape(out, 3, kh, kw)
-            tiles, rgb = np.moveaxis(flat, 1, -1), True
+    def set_probe_count(self, count: int, current: int = 0) -> None:
+        """How many probe images there are to choose from (the spin box counts from 1)."""
+        self.probe_spin.blockSignals(True)
+        self.probe_spin.setRange(1, max(1, count))
+        self.probe_spin.setValue(min(max(current, 0), max(count - 1, 0)) + 1)
+        self.probe_spin.blockSignals(False)
+        self.probe_spin.setEnabled(count > 1)
+
+    def show_kernels(self, weights: np.ndarray | None) -> None:
+        """A convolution's kernels [out,in,kh,kw] beside its maps; None hides them."""
+        if weights is None:
+            self.kernel_widget.hide()
+            self.kernel_title.setText("")
+            self._kernel_grid = (0, 0)
+            return
+        tiles, rgb, text = kernel_tiles(weights)
+        mosaic, rows, cols = tile(tiles[:MAX_CHANNELS])
+        self._kernel_grid = (rows, cols)
+        if rgb:
+            self.kernel_item.setLookupTable(None)
         else:
-            tiles, rgb = normalise_channels(w.reshape(out * inp, kh, kw)), False
-        self._dead = (0, 0)
-        self._set_mosaic(tiles[:MAX_CHANNELS], rgb=rgb)
-        self.title.setText(f"kernels — {out}×{inp}×{kh}×{kw}")
-        self.note_label.setText(
-            f"showing {MAX_CHANNELS} of {len(tiles)} kernels" if len(tiles) > MAX_CHANNELS else "")
-        self.dead_label.setText("")
-        self._set_histogram(w)
+            self.kernel_item.setColorMap(self._cmap)
+        self.kernel_item.setImage(mosaic, autoLevels=False, levels=(0.0, 1.0))
+        self._kernel_view.autoRange(padding=0.01)
+        self.kernel_title.setText(text)
+        self.kernel_widget.show()
+
+    def kernel_grid(self) -> tuple[int, int]:
+        return self._kernel_grid
 
     def mosaic_shape(self) -> tuple[int, int]:
         return self._mosaic_shape

@@ -11,8 +11,10 @@ next click emits ``resume_requested`` and the owner calls ``set_running(True)`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,6 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .gallery import ImageGallery
+
 DATASETS = ("shapes", "digits", "mnist", "fashion-mnist", "cifar10")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
@@ -37,6 +41,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 KEYS = ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "device",
         "precision", "crop_padding", "hflip")
 CROP_PADDING = 4
+PREVIEW_THUMBNAIL = 44
 
 
 def _combo(values: tuple[str, ...]) -> QComboBox:
@@ -65,6 +70,8 @@ class TrainingPanel(QWidget):
     resume_requested = Signal()
     stop_requested = Signal()
     settings_changed = Signal(dict)
+    fit_input_requested = Signal()
+    download_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -107,6 +114,32 @@ class TrainingPanel(QWidget):
         self.progress.setFormat("")
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.status.setObjectName("trainingStatus")
+
+        # the dataset at a glance, and what to do when it does not fit the design
+        self.dataset_info = QLabel("")
+        self.dataset_info.setWordWrap(True)
+        self.preview = ImageGallery()
+        self.preview.set_thumbnail_size(PREVIEW_THUMBNAIL)
+        self.preview.setMaximumHeight(2 * PREVIEW_THUMBNAIL + 90)
+        self.fit_label = QLabel("")
+        self.fit_label.setWordWrap(True)
+        self.fit_button = QPushButton("")
+        self.fit_button.clicked.connect(self.fit_input_requested)
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(
+            lambda: self.download_requested.emit(self.dataset.currentData()))
+        offer = QVBoxLayout()
+        offer.setContentsMargins(0, 0, 0, 0)
+        offer.addWidget(self.fit_label)
+        offer.addWidget(self.fit_button)
+        offer.addWidget(self.download_button)
+        self.offer_box = QWidget()
+        self.offer_box.setLayout(offer)
+        self.offer_box.setObjectName("fitOffer")
+        self.fit_button.hide()
+        self.download_button.hide()
+        self.offer_box.hide()
 
         dataset_row = QHBoxLayout()
         dataset_row.setContentsMargins(0, 0, 0, 0)
@@ -136,7 +169,9 @@ class TrainingPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addStretch(1)
+        layout.addWidget(self.offer_box)
+        layout.addWidget(self.dataset_info)
+        layout.addWidget(self.preview, 1)
 
         self._inputs: list[QWidget] = [
             self.dataset, self.browse_button, self.epochs, self.batch_size, self.lr,
@@ -217,6 +252,44 @@ class TrainingPanel(QWidget):
         if path:
             _select(self.dataset, path, add=True)
 
+    # the dataset ----------------------------------------------------------------------
+
+    def show_dataset(self, description: str, images: np.ndarray, captions: Sequence[str]) -> None:
+        """A few samples of the chosen dataset, with its size and classes."""
+        self.dataset_info.setText(description)
+        self.preview.set_images(images, captions)
+        self.download_button.hide()
+        self._update_offer_box()
+
+    def show_dataset_problem(self, message: str, download: bool = False) -> None:
+        """The dataset cannot be previewed; ``download`` offers to fetch it."""
+        self.dataset_info.setText("")
+        self.preview.show_message(message)
+        self.download_button.setVisible(download)
+        self.download_button.setEnabled(True)
+        self.download_button.setText("Download")
+        self._update_offer_box()
+
+    def set_download_progress(self, text: str) -> None:
+        self.download_button.setEnabled(False)
+        self.download_button.setText(text)
+
+    def offer_fit(self, message: str, button: str) -> None:
+        """Say why the design does not fit the dataset, with a button that fixes it."""
+        self.fit_label.setText(message)
+        self.fit_button.setText(button)
+        self.fit_button.setVisible(bool(button))
+        self._update_offer_box()
+
+    def clear_fit(self) -> None:
+        self.fit_label.setText("")
+        self.fit_button.hide()
+        self._update_offer_box()
+
+    def _update_offer_box(self) -> None:
+        self.offer_box.setVisible(bool(self.fit_label.text()) or not self.fit_button.isHidden()
+                                  or not self.download_button.isHidden())
+
     # run state --------------------------------------------------------------------------
 
     def set_running(self, running: bool, paused: bool = False) -> None:
@@ -225,6 +298,7 @@ class TrainingPanel(QWidget):
         self._paused = running and paused
         for widget in self._inputs:
             widget.setEnabled(not running)
+        self.fit_button.setEnabled(not running)
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)

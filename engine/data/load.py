@@ -30,7 +30,8 @@ _HINT = {"mnist": "the folder with the IDX files", "fashion-mnist": "the folder 
          "cifar10": "the folder with the CIFAR-10 binary files (cifar-10-batches-bin)"}
 
 
-def _named(source: str) -> str | None:
+def dataset_key(source: str) -> str | None:
+    """The canonical name of a built-in or downloadable set, or None for a path."""
     key = source.strip().lower()
     key = ALIASES.get(key, key)
     return key if key in BUILTIN + DOWNLOADABLE else None
@@ -124,7 +125,7 @@ def load_dataset(source: str, *, val_fraction: float = 0.2, seed: int = 0,
             raise DatasetError(f"{label} {value} must be at least 1 image")
     if image_shape is not None and len(tuple(image_shape)) != 3:
         raise DatasetError(f"image size {image_shape} must be (channels, height, width)")
-    key = _named(source)
+    key = dataset_key(source)
     if key in BUILTIN:
         raw = load_builtin(key, seed=seed, classes=classes, options=options)
     else:

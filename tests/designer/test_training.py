@@ -1,7 +1,10 @@
-"""The training controller: a Trainer in a worker thread, throttled signals in the GUI thread."""
+"""The training controller: a Trainer in a child process, read by a worker thread,
+reported through throttled signals in the GUI thread."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from importlib import resources
 
@@ -13,9 +16,17 @@ from PySide6.QtWidgets import QApplication
 from designer.training import TrainingController
 from engine import Graph
 from engine.analysis import analyze
+from engine.checkpoint import load_checkpoint
 from engine.data import load_dataset
 from engine.train_config import TrainConfig
-from engine.train_events import DoneEvent, EpochEvent, FeatureMapEvent, StepEvent
+from engine.train_events import (
+    DoneEvent,
+    EpochEvent,
+    FailedEvent,
+    FeatureMapEvent,
+    ReadyEvent,
+    StepEvent,
+)
 
 torch.set_num_threads(1)
 TIMEOUT = 30_000
@@ -47,7 +58,7 @@ class Recorder:
     """Records each signal with the thread it was delivered in."""
 
     def __init__(self, ctl: TrainingController) -> None:
-        self.events: dict[str, list] = {"step": [], "epoch": [], "feature_maps": [],
+        self.events: dict[str, list] = {"ready": [], "step": [], "epoch": [], "feature_maps": [],
                                         "finished": [], "running_changed": []}
         self.threads: set = set()
         for name, items in self.events.items():
@@ -67,8 +78,15 @@ def test_run_delivers_signals_in_the_gui_thread(qtbot, controller, xo_data):
     rec = Recorder(controller)
     with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
         controller.start(xo_graph(), config(epochs=2), dataset=xo_data)
-        assert controller.is_running and controller.trainer is not None
+        assert controller.is_running
     done = blocker.args[0]
+    (ready,) = rec["ready"]
+    assert isinstance(ready, ReadyEvent) and controller.info is ready
+    assert ready.classes == ["X", "O"] and ready.image_shape == (1, 32, 32)
+    assert ready.train_size == len(xo_data.train) and ready.val_size == len(xo_data.val)
+    assert ready.steps_per_epoch == -(-len(xo_data.train) // 32)
+    assert ready.device.startswith("CPU") and ready.precision == "fp32"
+    assert ready.probe_images.shape[1:] == (1, 32, 32)
     assert isinstance(done, DoneEvent) and not done.stopped and done.epochs_completed == 2
     assert rec.threads == {QApplication.instance().thread()}
     assert rec["step"] and all(isinstance(e, StepEvent) for e in rec["step"])
@@ -172,17 +190,42 @@ def test_wait_delivers_the_final_event(qtbot, controller, xo_data):
     assert rec["running_changed"] == [True, False]
 
 
-def test_editing_the_original_graph_does_not_change_the_run(qtbot, controller, xo_data):
+def test_editing_the_original_graph_does_not_change_the_run(qtbot, controller, xo_data,
+                                                           tmp_path):
     graph = xo_graph()
     with qtbot.waitSignal(controller.finished, timeout=TIMEOUT) as blocker:
-        trainer = controller.start(graph, config(epochs=2), dataset=xo_data)
+        controller.start(graph, config(epochs=2), out_dir=tmp_path, dataset=xo_data)
         graph.set_param("conv1", "out_channels", 4)
         graph.remove_node("fc")
-    assert isinstance(blocker.args[0], DoneEvent) and not blocker.args[0].stopped
-    assert trainer.graph is not graph
-    assert trainer.graph.params_of("conv1")["out_channels"] == 8
-    assert "fc" in trainer.graph
-    assert trainer.model.get_submodule("conv1").weight.shape[0] == 8
+    done = blocker.args[0]
+    assert isinstance(done, DoneEvent) and not done.stopped
+    saved = load_checkpoint(done.checkpoint)
+    assert saved["state_dict"]["conv1.weight"].shape[0] == 8
+    assert "fc.weight" in saved["state_dict"]
+
+
+def test_probe_image_can_change_during_a_run(qtbot, controller, xo_data):
+    rec = Recorder(controller)
+    controller.start(xo_graph(), config(epochs=200, batch_size=8, probe_every=1),
+                     dataset=xo_data, probe_nodes=["conv1"])
+    qtbot.waitUntil(lambda: bool(rec["feature_maps"]), timeout=TIMEOUT)
+    assert rec["feature_maps"][0].probe_index == 0
+    controller.set_probe_index(3)
+    qtbot.waitUntil(lambda: rec["feature_maps"][-1].probe_index == 3, timeout=TIMEOUT)
+    assert rec["feature_maps"][-1].kernels.shape == (8, 1, 3, 3)  # conv1's kernels
+    assert controller.wait(TIMEOUT)
+
+
+def test_a_killed_training_process_is_reported_not_hung(qtbot, controller, xo_data):
+    rec = Recorder(controller)
+    controller.start(xo_graph(), config(epochs=200, batch_size=8), dataset=xo_data)
+    qtbot.waitUntil(lambda: bool(rec["step"]), timeout=TIMEOUT)
+    os.kill(controller._process._process.pid, signal.SIGKILL)  # as the OOM killer would
+    qtbot.waitUntil(lambda: bool(rec["finished"]), timeout=TIMEOUT)
+    failed = rec["finished"][0]
+    assert isinstance(failed, FailedEvent) and "killed by signal 9" in failed.reason
+    assert "smaller batch size" in failed.reason
+    assert not controller.is_running and rec["running_changed"] == [True, False]
 
 
 def test_failure_arrives_as_failed_event(qtbot, controller, xo_data):

@@ -113,16 +113,31 @@ def test_channel_numbers_only_on_big_tiles(view):
     assert not any(t.isVisible() for t in view._texts)
 
 
-def test_kernels_tile_one_per_filter(view):
+def test_kernels_tile_one_per_filter_beside_the_maps(view):
     rng = np.random.default_rng(2)
+    view.show_maps("conv1", rng.normal(size=(8, 6, 6)))
     view.show_kernels(rng.normal(size=(8, 1, 3, 3)))
-    assert view.tile_grid() == (3, 3)
-    assert view.mosaic_shape() == (3 * 3 + 2, 3 * 3 + 2)
-    rows, cols = view.tile_grid()
-    assert rows * cols >= 8 > (rows - 1) * cols
-    view.show_kernels(rng.normal(size=(16, 3, 5, 5)))  # RGB kernels
-    assert view.tile_grid() == (4, 4)
-    assert view.mosaic_item.image.shape == (4 * 5 + 3, 4 * 5 + 3, 3)
+    assert view.kernel_grid() == (3, 3) and view.kernel_item.image.shape == (11, 11)
+    assert not view.kernel_widget.isHidden()
+    assert view.tile_grid() == (3, 3) and view.mosaic_shape() == (20, 20)  # maps stay
+    view.show_kernels(rng.normal(size=(16, 3, 5, 5)))  # RGB kernels of a first layer
+    assert view.kernel_grid() == (4, 4)
+    assert view.kernel_item.image.shape == (4 * 5 + 3, 4 * 5 + 3, 3)
+    assert "RGB" in view.kernel_title.text()
+    view.show_kernels(rng.normal(size=(6, 4, 3, 3)))  # deeper: one tile per filter
+    assert view.kernel_grid() == (2, 3) and "mean over inputs" in view.kernel_title.text()
+    view.show_kernels(None)
+    assert view.kernel_widget.isHidden() and view.kernel_grid() == (0, 0)
+
+
+def test_probe_choice_emits_the_index(view, qtbot):
+    view.set_probe_count(8, current=0)
+    assert view.probe_spin.value() == 1 and view.probe_spin.maximum() == 8
+    with qtbot.waitSignal(view.probe_requested) as blocker:
+        view.probe_spin.setValue(4)
+    assert blocker.args == [3]
+    view.set_probe_count(1)
+    assert not view.probe_spin.isEnabled()
 
 
 def test_probe_is_normalised(view):

@@ -1,0 +1,132 @@
+"""A look at the chosen dataset before training: a few samples, its size and classes.
+
+Loading a dataset can take a second (MNIST's 70,000 images) or need a download, so it
+happens in a background thread and the result comes back as plain data through a
+queued signal; a newer request makes an older one's result stale, and it is dropped.
+The same thread lists the devices (which needs torch, kept out of start-up).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+PREVIEW_IMAGES = 16
+
+
+@dataclass(frozen=True)
+class DatasetPreview:
+    source: str
+    description: str                    # 'shapes: 2,400 train / 600 val images, ...'
+    image_shape: tuple[int, int, int]
+    classes: list[str]
+    images: np.ndarray                  # [N,C,H,W] as stored (uint8 or 0..1)
+    labels: np.ndarray                  # [N] class indexes
+
+
+@dataclass(frozen=True)
+class PreviewFailure:
+    source: str
+    message: str
+    downloadable: bool                  # a named set that is not on this computer yet
+
+
+def pick_samples(labels: np.ndarray, classes: int, count: int = PREVIEW_IMAGES) -> np.ndarray:
+    """Indexes of up to ``count`` samples spread over the classes (round robin), so a
+    two-class set shows both classes and a ten-class set shows every one."""
+    per_class = [np.flatnonzero(labels == k) for k in range(classes)]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < count and any(depth < len(p) for p in per_class):
+        for p in per_class:
+            if depth < len(p) and len(picked) < count:
+                picked.append(int(p[depth]))
+        depth += 1
+    return np.asarray(picked, dtype=np.int64)
+
+
+class DatasetScout(QObject):
+    """Loads previews and downloads in a background thread; create it in the GUI thread."""
+
+    previewed = Signal(object)          # DatasetPreview or PreviewFailure
+    devices = Signal(list)              # [(value, label)]
+    download_progress = Signal(str, int, int)   # name, bytes done, bytes in all
+    downloaded = Signal(str, str)       # name, error message ("" when it worked)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._request = 0
+        self._lock = threading.Lock()
+        self._cache: dict[tuple, DatasetPreview] = {}
+        self._threads: list[threading.Thread] = []
+        self._devices_sent = False
+
+    def request(self, source: str, image_shape: tuple[int, int, int] | None = None) -> None:
+        """Preview ``source``; only the newest request's answer is delivered."""
+        with self._lock:
+            self._request += 1
+            number = self._request
+        key = (source, image_shape)
+        if key in self._cache:
+            self.previewed.emit(self._cache[key])
+            return
+        self._spawn(self._preview, number, source, image_shape)
+
+    def download(self, name: str) -> None:
+        self._spawn(self._download, name)
+
+    def wait(self, timeout: float = 30.0) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+    # ---- background threads -------------------------------------------------------------
+
+    def _spawn(self, target, *args) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        thread = threading.Thread(target=target, args=args, daemon=True,
+                                  name="convas-dataset-preview")
+        self._threads.append(thread)
+        thread.start()
+
+    def _preview(self, number: int, source: str,
+                 image_shape: tuple[int, int, int] | None) -> None:
+        from engine.data import DatasetError, load_dataset
+        from engine.data.fetch import DOWNLOADABLE
+        from engine.data.load import dataset_key
+
+        if not self._devices_sent:
+            self._devices_sent = True
+            from engine.device import available_devices
+            self.devices.emit(available_devices())
+        try:
+            ds = load_dataset(source, image_shape=image_shape)
+        except DatasetError as exc:
+            result: DatasetPreview | PreviewFailure = PreviewFailure(
+                source, str(exc), dataset_key(source) in DOWNLOADABLE and "download" in str(exc))
+        except Exception as exc:  # noqa: BLE001 - a preview must never take the app down
+            result = PreviewFailure(source, f"cannot read {source}: {exc}", False)
+        else:
+            labels = ds.train.y.numpy()
+            index = pick_samples(labels, ds.num_classes)
+            result = DatasetPreview(source, ds.describe(), tuple(ds.image_shape),
+                                    list(ds.classes), ds.train.x[index].numpy().copy(),
+                                    labels[index].copy())
+            self._cache[(source, image_shape)] = result
+        with self._lock:
+            stale = number != self._request
+        if not stale:
+            self.previewed.emit(result)
+
+    def _download(self, name: str) -> None:
+        from engine.data import download
+
+        try:
+            download(name, progress=lambda done, total: self.download_progress.emit(
+                name, int(done), int(total or 0)))
+        except Exception as exc:  # noqa: BLE001 - network, disk, checksum: all said plainly
+            self.downloaded.emit(name, str(exc))
+        else:
+            self.downloaded.emit(name, "")
