@@ -119,6 +119,8 @@ class MainWindow(QMainWindow):
         export = file_menu.addMenu("&Export")
         self._action("&ONNX…", lambda: self.export("onnx"), None, export)
         self._action("&PyTorch .py…", lambda: self.export("pytorch"), None, export)
+        self._action("&Checkpoint (trained weights)…", lambda: self.export("checkpoint"), None,
+                     export)
         file_menu.addSeparator()
         self._action("&Quit", self.close, K.Quit, file_menu)
 
@@ -274,30 +276,68 @@ class MainWindow(QMainWindow):
         return False
 
     def export(self, fmt: str, path: str | None = None) -> bool:
-        """Export the design, with the weights of the last training run when there is
-        one; ONNX is checked against onnxruntime and the result shown."""
-        from engine.checkpoint import CheckpointError, load_checkpoint
+        """Export the design with the weights of the last training run when there is one
+        that fits it: ONNX (checked against onnxruntime, the result shown), a PyTorch
+        ``.py`` (trained weights beside it as ``.pt``), or the run's checkpoint."""
+        import shutil
+
+        from engine.checkpoint import CheckpointError
         from engine.export import ExportError, export_onnx, export_pytorch
 
-        suffix = ".onnx" if fmt == "onnx" else ".py"
+        interactive = path is None
+        suffix = {"onnx": ".onnx", "pytorch": ".py", "checkpoint": ".pt"}[fmt]
+        ckpt = self.training.checkpoint
+        if fmt == "checkpoint" and ckpt is None:
+            QMessageBox.information(self, "No trained weights",
+                                    "Train the design first (Training dock, Start): the "
+                                    "checkpoint is what a run saves.")
+            return False
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, "Export", self.doc.graph.name + suffix,
                                                   f"*{suffix}")
             if not path:
                 return False
         try:
-            if fmt == "pytorch":
+            state, note = self._trained_weights() if fmt != "checkpoint" else (None, "")
+            if fmt == "checkpoint":
+                shutil.copyfile(ckpt, path)
+                message = (f"checkpoint of the last run written to {path} (load it with "
+                           f"convas train --resume, or torch.load)")
+            elif fmt == "pytorch":
                 export_pytorch(self.doc.graph, path)
                 message = f"PyTorch module written to {path}"
+                if state is not None:
+                    import torch
+
+                    weights = Path(path).with_suffix(".pt")
+                    torch.save(state, weights)
+                    message += (f", trained weights to {weights.name} "
+                                f"(model.load_state_dict(torch.load(...)))")
             else:
-                ckpt = self.training.checkpoint
-                state = load_checkpoint(ckpt)["state_dict"] if ckpt else None
                 message = export_onnx(self.doc.graph, path, state_dict=state).describe()
-        except (GraphError, ExportError, CheckpointError) as exc:
+            message += note
+        except (GraphError, ExportError, CheckpointError, OSError) as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return False
-        self.statusBar().showMessage(message, 15_000)
+        self.statusBar().showMessage(message, 30_000)
+        if interactive:
+            QMessageBox.information(self, "Exported", message)
         return True
+
+    def _trained_weights(self) -> tuple[dict | None, str]:
+        """The last run's weights when they fit the design as it is now, and a note
+        saying which weights an export carries."""
+        from engine import compile_graph
+        from engine.checkpoint import load_checkpoint, weights_mismatch
+
+        ckpt = self.training.checkpoint
+        if ckpt is None:
+            return None, " (untrained weights: no training run yet)"
+        state = load_checkpoint(ckpt)["state_dict"]
+        if weights_mismatch(compile_graph(self.doc.graph), state):
+            return None, (" (untrained weights: the design changed since the last "
+                          "training run)")
+        return state, " (trained weights of the last run)"
 
     def show_first_problem(self) -> None:
         """Raise the problems list and select the first block with an error."""

@@ -82,6 +82,7 @@ class TrainingDock(QWidget):
         self._runs = 0
         self._selected: list[str] = []
         self._probe_shown = -1
+        self._trained = None          # (key, model, mean, std) of the last checkpoint
         self.scout = DatasetScout(self)
         self.scout.previewed.connect(self._on_preview)
         self.scout.devices.connect(self.panel.set_devices)
@@ -306,8 +307,10 @@ class TrainingDock(QWidget):
         self._probe_shown = index
 
     def _on_probe_requested(self, index: int) -> None:
-        if self.controller is not None and self.controller.is_running:
+        if self.is_running:
             self.controller.set_probe_index(index)
+        elif self._selected:
+            self.show_trained_maps(self._selected[0], index)
         self._show_probe(index)
 
     def _on_finished(self, event) -> None:
@@ -330,8 +333,62 @@ class TrainingDock(QWidget):
 
     def _on_selection(self, ids: list[str]) -> None:
         self._selected = list(ids)
-        if self.controller is not None and ids:
-            self.controller.set_probe_nodes(ids[:1])
+        if not ids:
+            return
+        if self.is_running:
+            self.controller.set_probe_nodes(ids[:1])  # the next probe switches the view
+        else:
+            self.show_trained_maps(ids[0])
+
+    def show_trained_maps(self, node: str, probe: int | None = None) -> bool:
+        """After a run: any block's maps for the probe image, from the checkpoint.
+        False when there is no run, or the design changed so its weights no longer fit."""
+        model = self._trained_model()
+        if model is None or self.info is None or not len(self.info.probe_images):
+            return False
+        import torch
+
+        from engine.probe import activations, kernels
+
+        index = self._probe_shown if probe is None else probe
+        index = min(max(index, 0), len(self.info.probe_images) - 1)
+        raw = torch.as_tensor(self.info.probe_images[index:index + 1]).float()
+        if self.info.probe_images.dtype == np.uint8:
+            raw = raw / 255.0
+        mean, std = self._trained[2], self._trained[3]
+        x = (raw - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+        maps = activations(model, x, [node])
+        if node not in maps:
+            return False
+        self.maps.show_maps(node, maps[node])
+        self.maps.show_kernels(kernels(model, node))
+        if index != self._probe_shown:
+            self._show_probe(index)
+        return True
+
+    def _trained_model(self):
+        """The last run's network as the design is now; cached until either changes."""
+        if self.checkpoint is None:
+            return None
+        key = (str(self.checkpoint), self.doc.revision)
+        if self._trained is not None and self._trained[0] == key:
+            return self._trained[1]
+        from engine import GraphError, compile_graph
+        from engine.checkpoint import CheckpointError, load_checkpoint, weights_mismatch
+
+        try:
+            data = load_checkpoint(self.checkpoint)
+            model = compile_graph(self.doc.graph)
+        except (CheckpointError, GraphError, OSError):
+            return None
+        if weights_mismatch(model, data["state_dict"]):
+            return None
+        model.load_state_dict(data["state_dict"])
+        channels = len(self.info.probe_images[0]) if self.info is not None else 1
+        mean = list(data.get("mean") or [0.0] * channels)
+        std = list(data.get("std") or [1.0] * channels)
+        self._trained = (key, model.eval(), mean, std)
+        return model
 
 
 def _duration(seconds: float) -> str:

@@ -30,6 +30,7 @@ from .data import Augment, Batches, Dataset, DatasetError, ImageSet, load_datase
 from .device import DeviceError, describe_device, free_memory, resolve_device
 from .errors import GraphError
 from .graph import Graph
+from .probe import activations, kernels
 from .train_config import ConfigError, TrainConfig
 from .train_events import (
     DoneEvent,
@@ -327,40 +328,15 @@ class Trainer:
                             wrong_confidence=confidence[top].cpu().numpy())
         return loss_sum.item() / n, float(np.trace(matrix)) / n, matrix
 
-    @torch.no_grad()
     def _probe(self, global_step: int) -> None:
         nodes = self._probe_nodes
         if not nodes:
             return
-        fx_names = self.model.meta["convas_nodes"]
-        wanted = {fx_names[n]: n for n in nodes if n in fx_names}
-        if not wanted:
-            return
-        captured: dict[str, torch.Tensor] = {}
         index = min(self.probe_index, len(self.probe_x) - 1)
-
-        class Tap(fx.Interpreter):
-            def run_node(self, node: fx.Node) -> Any:
-                value = super().run_node(node)
-                if node.name in wanted:
-                    captured[wanted[node.name]] = value[0].detach().float().cpu()
-                return value
-
-        self.model.eval()
-        Tap(self.model).run(self.probe_x[index:index + 1])
-        self.model.train()
-        for node, value in captured.items():
-            self.callback(FeatureMapEvent(global_step, node, value.numpy(), index,
-                                          self._kernels(fx_names[node])))
-
-    def _kernels(self, fx_name: str) -> np.ndarray | None:
-        """A convolution's learned kernels [out,in,kh,kw], shown beside its maps."""
-        for node in self.model.graph.nodes:
-            if node.name == fx_name and node.op == "call_module":
-                module = self.model.get_submodule(node.target)
-                if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-                    return module.weight.detach().float().cpu().numpy().copy()
-        return None
+        maps = activations(self.model, self.probe_x[index:index + 1], nodes)
+        for node, value in maps.items():
+            self.callback(FeatureMapEvent(global_step, node, value, index,
+                                          kernels(self.model, node)))
 
     # ---- endings ---------------------------------------------------------------------
 

@@ -45,3 +45,23 @@ def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
     (got,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(got, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-4,
                                atol=1e-5)
+    assert "trained weights" in window.statusBar().currentMessage()
+    assert "onnxruntime agrees" in window.statusBar().currentMessage()
+
+    # after the run, another block's maps come from the checkpoint: conv2 has 16 channels
+    window.canvas.select(["conv2"])
+    rows, cols = dock.maps.tile_grid()
+    assert rows * cols >= 16 > (rows - 1) * cols and "conv2" in dock.maps.title.text()
+    assert dock.maps.kernel_grid() != (0, 0)          # a convolution: its kernels too
+
+    # the .py export carries the trained weights beside it, the checkpoint export copies
+    assert window.export("pytorch", str(tmp_path / "xo.py"))
+    weights = torch.load(tmp_path / "xo.pt")
+    torch.testing.assert_close(weights["conv1.weight"], model.conv1.weight)
+    assert window.export("checkpoint", str(tmp_path / "copy.pt"))
+    assert (tmp_path / "copy.pt").read_bytes() == dock.checkpoint.read_bytes()
+
+    # an edit that changes the weights' shapes: the export says its weights are untrained
+    window.doc.set_param("conv1", "out_channels", 4)
+    assert window.export("onnx", str(tmp_path / "edited.onnx"))
+    assert "design changed since the last training run" in window.statusBar().currentMessage()
