@@ -2,17 +2,22 @@
 
 Loading a dataset can take a second (MNIST's 70,000 images) or need a download, so it
 happens in a background thread and the result comes back as plain data through a
-queued signal; a newer request makes an older one's result stale, and it is dropped.
+queued signal. Each answer carries its request's number and is checked in the GUI
+thread, where requests are made: an answer to anything but the newest request is
+dropped, however late it arrives.
 The same thread lists the devices (which needs torch, kept out of start-up).
 """
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 PREVIEW_IMAGES = 16
 
@@ -55,6 +60,7 @@ class DatasetScout(QObject):
     devices = Signal(list)              # [(value, label)]
     download_progress = Signal(str, int, int)   # name, bytes done, bytes in all
     downloaded = Signal(str, str)       # name, error message ("" when it worked)
+    _answer = Signal(int, object)       # worker → GUI thread: request number, result
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -63,17 +69,22 @@ class DatasetScout(QObject):
         self._cache: dict[tuple, DatasetPreview] = {}
         self._threads: list[threading.Thread] = []
         self._devices_sent = False
+        self._answer.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
-    def request(self, source: str, image_shape: tuple[int, int, int] | None = None) -> None:
-        """Preview ``source``; only the newest request's answer is delivered."""
+    def request(self, source: str, image_shape: tuple[int, int, int] | None = None,
+                settings: Mapping[str, Any] | None = None) -> None:
+        """Preview ``source`` as a run with these training ``settings`` (classes, limit,
+        val_fraction, seed, dataset_options) would see it; only the newest request's
+        answer is delivered."""
         with self._lock:
             self._request += 1
             number = self._request
-        key = (source, image_shape)
+        settings = dict(settings or {})
+        key = (source, image_shape, json.dumps(settings, sort_keys=True, default=str))
         if key in self._cache:
-            self.previewed.emit(self._cache[key])
+            self._deliver(number, self._cache[key])
             return
-        self._spawn(self._preview, number, source, image_shape)
+        self._spawn(self._preview, number, key, source, image_shape, settings)
 
     def download(self, name: str) -> None:
         self._spawn(self._download, name)
@@ -91,8 +102,8 @@ class DatasetScout(QObject):
         self._threads.append(thread)
         thread.start()
 
-    def _preview(self, number: int, source: str,
-                 image_shape: tuple[int, int, int] | None) -> None:
+    def _preview(self, number: int, key: tuple, source: str,
+                 image_shape: tuple[int, int, int] | None, settings: dict[str, Any]) -> None:
         from engine.data import DatasetError, load_dataset
         from engine.data.fetch import DOWNLOADABLE
         from engine.data.load import dataset_key
@@ -102,7 +113,11 @@ class DatasetScout(QObject):
             from engine.device import available_devices
             self.devices.emit(available_devices())
         try:
-            ds = load_dataset(source, image_shape=image_shape)
+            ds = load_dataset(source, image_shape=image_shape,
+                              val_fraction=settings.get("val_fraction", 0.2),
+                              seed=settings.get("seed", 0), classes=settings.get("classes"),
+                              limit=settings.get("limit"),
+                              options=settings.get("dataset_options"))
         except DatasetError as exc:
             result: DatasetPreview | PreviewFailure = PreviewFailure(
                 source, str(exc), dataset_key(source) in DOWNLOADABLE and "download" in str(exc))
@@ -114,10 +129,13 @@ class DatasetScout(QObject):
             result = DatasetPreview(source, ds.describe(), tuple(ds.image_shape),
                                     list(ds.classes), ds.train.x[index].numpy().copy(),
                                     labels[index].copy())
-            self._cache[(source, image_shape)] = result
+            self._cache[key] = result
+        self._answer.emit(number, result)
+
+    def _deliver(self, number: int, result: DatasetPreview | PreviewFailure) -> None:
         with self._lock:
-            stale = number != self._request
-        if not stale:
+            current = number == self._request
+        if current:
             self.previewed.emit(result)
 
     def _download(self, name: str) -> None:

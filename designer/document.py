@@ -235,11 +235,14 @@ class Document(QObject):
         self.undo_stack.push(SetParams(self, node_id, old, new, text))
         return True
 
-    def set_training(self, settings: Mapping[str, Any]) -> bool:
+    def set_training(self, settings: Mapping[str, Any], remove: Iterable[str] = ()) -> bool:
         """Merge ``settings`` into the file's ``training`` object (keys Convas does not
-        know are kept) as an undoable, mergeable edit; False if nothing changed."""
+        know are kept) and drop the keys in ``remove``, as an undoable, mergeable edit;
+        False if nothing changed."""
         old = copy.deepcopy(self.graph.training)
         new = {**copy.deepcopy(old), **{k: _plain(v) for k, v in settings.items()}}
+        for key in remove:
+            new.pop(key, None)
         if _same(old, new):
             return False
         self.undo_stack.push(SetTraining(self, old, new, self._seal))

@@ -170,6 +170,16 @@ class MainWindow(QMainWindow):
         tools.addSeparator()
         tools.addAction(self._action("Layout", self.auto_layout))
         tools.addAction(self._action("Fit", self.canvas.fit_all))
+        tools.addSeparator()
+        run = bar.addMenu("&Train")
+        self.train_action = self._action("&Start Training", self.start_training, "F5", run)
+        self.stop_action = self._action("S&top Training", self.training.stop, "Shift+F5", run)
+        self.stop_action.setEnabled(False)
+        self.train_action.setIconText("Train")
+        self.stop_action.setIconText("Stop")
+        tools.addAction(self.train_action)
+        tools.addAction(self.stop_action)
+        self.training.running_changed.connect(self._on_training_running)
 
     @staticmethod
     def _template_title(f) -> str:
@@ -338,6 +348,16 @@ class MainWindow(QMainWindow):
             return None, (" (untrained weights: the design changed since the last "
                           "training run)")
         return state, " (trained weights of the last run)"
+
+    def start_training(self) -> bool:
+        """Train the design with the Training dock's settings, the dock in view."""
+        self._docks["Training"].show()
+        self._docks["Training"].raise_()
+        return self.training.start()
+
+    def _on_training_running(self, running: bool) -> None:
+        self.train_action.setEnabled(not running)
+        self.stop_action.setEnabled(running)
 
     def show_first_problem(self) -> None:
         """Raise the problems list and select the first block with an error."""

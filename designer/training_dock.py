@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QWidget
 
 from widgets.confusion import ConfusionView
@@ -38,21 +39,47 @@ if TYPE_CHECKING:
     from .training import TrainingController
 
 PROBE_EVERY = 10  # steps between feature-map probes during a run
+DATASET_SPECIFIC = ("classes", "limit", "dataset_options")
 
 
-def fit_problem(doc: Document, image_shape: tuple[int, int, int]) -> tuple[str, str] | None:
-    """(Input id, message) when an Input block does not take the dataset's images."""
+@dataclass(frozen=True)
+class Fit:
+    """Why the design does not fit the dataset, and the one edit that fixes it."""
+
+    node: str
+    message: str
+    changes: dict
+    button: str
+
+
+def fit_problem(doc: Document, preview: DatasetPreview) -> Fit | None:
+    """An Input that does not take the dataset's images, or a last Linear whose outputs
+    do not match its classes (the two mismatches every dataset switch brings)."""
     report = doc.report
+    c, h, w = preview.image_shape
     for input_id in report.input_ids:
         shape = report.nodes[input_id].output_shape
-        if shape is not None and tuple(shape) != tuple(image_shape):
-            return input_id, (f"The Input block '{input_id}' takes "
-                              f"{'×'.join(map(str, shape))}, but these images are "
-                              f"{'×'.join(map(str, image_shape))}.")
+        if shape is not None and tuple(shape) != (c, h, w):
+            return Fit(input_id, f"The Input block '{input_id}' takes "
+                                 f"{'×'.join(map(str, shape))}, but these images are "
+                                 f"{c}×{h}×{w}.",
+                       {"channels": c, "height": h, "width": w},
+                       f"Set the Input to {c}×{h}×{w}")
+    k = len(preview.classes)
+    out = report.output_shape
+    if out is not None and len(out) == 1 and out[0] != k and report.output_id is not None:
+        feeds = doc.graph.inputs_of(report.output_id)
+        last = feeds[0][1] if feeds else None
+        if last is not None and doc.graph.type_of(last) == "Linear":
+            return Fit(last, f"The network gives {out[0]} outputs (from '{last}'), but the "
+                             f"dataset has {k} classes.", {"out_features": k},
+                       f"Set {last}'s out_features to {k}")
     return None
 
 
 class TrainingDock(QWidget):
+    running_changed = Signal(bool)
+
     def __init__(self, doc: Document, canvas, parent=None) -> None:
         super().__init__(parent)
         self.doc, self.canvas = doc, canvas
@@ -83,6 +110,7 @@ class TrainingDock(QWidget):
         self._selected: list[str] = []
         self._probe_shown = -1
         self._trained = None          # (key, model, mean, std) of the last checkpoint
+        self._preview_key: dict = {}
         self.scout = DatasetScout(self)
         self.scout.previewed.connect(self._on_preview)
         self.scout.devices.connect(self.panel.set_devices)
@@ -100,7 +128,7 @@ class TrainingDock(QWidget):
         doc.reset.connect(self._on_design_replaced)
         doc.training_changed.connect(self._on_training_changed)
         doc.analysis_changed.connect(self._check_fit)
-        self.panel.set_settings(doc.graph.training)
+        self._show_settings()
         # The first preview (and with it torch's import) waits until the window is up.
         QTimer.singleShot(300, self.request_preview)
 
@@ -108,20 +136,35 @@ class TrainingDock(QWidget):
 
     def _on_settings_edited(self, settings: dict) -> None:
         """Panel edits are edits of the design (undoable, saved with the file)."""
-        old = self.doc.graph.training.get("dataset")
-        self.doc.set_training(settings)
-        if settings.get("dataset") != old:
+        old = self.doc.graph.training.get("dataset", "shapes")
+        changed = settings.get("dataset") != old
+        # classes, limit and options belong to the dataset they were chosen for
+        self.doc.set_training(settings, remove=DATASET_SPECIFIC if changed else ())
+        if changed:
             self.request_preview()
 
     def _on_training_changed(self) -> None:
-        dataset = self.panel.settings().get("dataset")
-        self.panel.set_settings(self.doc.graph.training)   # after undo / redo
-        if self.panel.settings().get("dataset") != dataset:
+        before = (self.panel.settings().get("dataset"), self._preview_key)
+        self._show_settings()   # after undo / redo
+        if (self.panel.settings().get("dataset"), self._data_settings()) != before:
             self.request_preview()
 
     def _on_design_replaced(self) -> None:
-        self.panel.set_settings(self.doc.graph.training)
+        self._show_settings()
         self.request_preview()
+
+    def _show_settings(self) -> None:
+        """The design's settings, with TrainConfig's defaults for what the file leaves
+        out: the panel then shows what a run (and ``convas train``) would use."""
+        from engine.train_config import TrainConfig
+
+        self.panel.set_settings({**TrainConfig().to_dict(), **self.doc.graph.training})
+
+    def _data_settings(self) -> dict:
+        """What, besides its name, decides which images a run gets (the file's classes,
+        limit, options), so the preview shows the very classes the run will train on."""
+        keys = ("classes", "limit", "val_fraction", "seed", "dataset_options")
+        return {k: self.doc.graph.training[k] for k in keys if k in self.doc.graph.training}
 
     def _input_shape(self) -> tuple[int, int, int] | None:
         report = self.doc.report
@@ -130,11 +173,14 @@ class TrainingDock(QWidget):
 
     def request_preview(self) -> None:
         source = self.panel.settings().get("dataset")
+        self._preview_key = self._data_settings()
         if source:
             self.panel.dataset_info.setText(f"loading {source}…")
-            self.scout.request(source, self._input_shape())
+            self.scout.request(source, self._input_shape(), self._data_settings())
 
     def _on_preview(self, result) -> None:
+        if result.source != self.panel.settings().get("dataset"):
+            return  # the choice changed meanwhile; its own preview is on the way
         if isinstance(result, PreviewFailure):
             self.preview = None
             self.panel.clear_fit()
@@ -145,8 +191,6 @@ class TrainingDock(QWidget):
             else:
                 self.panel.show_dataset_problem(result.message)
             return
-        if result.source != self.panel.settings().get("dataset"):
-            return  # the choice changed meanwhile; its own preview is on the way
         self.preview = result
         self.panel.show_dataset(result.description, result.images,
                                 [result.classes[int(k)] for k in result.labels])
@@ -155,23 +199,21 @@ class TrainingDock(QWidget):
     def _check_fit(self) -> None:
         if self.preview is None:
             return
-        problem = fit_problem(self.doc, self.preview.image_shape)
+        problem = fit_problem(self.doc, self.preview)
         if problem is None:
             self.panel.clear_fit()
-            return
-        c, h, w = self.preview.image_shape
-        self.panel.offer_fit(problem[1], f"Set the Input to {c}×{h}×{w}")
+        else:
+            self.panel.offer_fit(problem.message, problem.button)
 
     def fit_input(self) -> bool:
-        """Make the Input take the dataset's images: one undoable edit."""
+        """Make the design take the dataset: one undoable edit of one block."""
         if self.preview is None or self.is_running:
             return False
-        problem = fit_problem(self.doc, self.preview.image_shape)
+        problem = fit_problem(self.doc, self.preview)
         if problem is None:
             return False
-        c, h, w = self.preview.image_shape
-        return self.doc.set_params(problem[0], {"channels": c, "height": h, "width": w},
-                                   f"Fit {problem[0]} to {self.preview.source}")
+        return self.doc.set_params(problem.node, problem.changes,
+                                   f"Fit {problem.node} to {self.preview.source}")
 
     def _on_download_progress(self, name: str, done: int, total: int) -> None:
         self.panel.set_download_progress(
@@ -203,15 +245,16 @@ class TrainingDock(QWidget):
             c.feature_maps.connect(self._on_maps)
             c.finished.connect(self._on_finished)
             c.running_changed.connect(self._on_running)
-        self.doc.set_training(self.panel.settings())
-        try:
-            config = TrainConfig.from_dict({**self.doc.graph.training,
+        try:  # the panel's edits are already in the design; its defaults fill the rest
+            config = TrainConfig.from_dict({**self.panel.settings(), **self.doc.graph.training,
                                             "probe_every": PROBE_EVERY})
         except ConfigError as exc:
             self.panel.set_status(str(exc), error=True)
             return False
         self._runs += 1
-        out = Path(tempfile.gettempdir()) / "convas-runs" / time.strftime("%Y%m%d-%H%M%S")
+        runs = Path(tempfile.gettempdir()) / "convas-runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        out = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
         self.plots.start_run(f"{self.doc.graph.name} #{self._runs}")
         self._probe_shown = -1
         self.info = None
@@ -254,6 +297,7 @@ class TrainingDock(QWidget):
     def _on_running(self, running: bool) -> None:
         self.panel.set_running(running)
         self.canvas.set_read_only(running)
+        self.running_changed.emit(running)
 
     def _on_ready(self, e) -> None:
         self.info = e
@@ -267,10 +311,10 @@ class TrainingDock(QWidget):
         left = (e.total_steps - e.global_step) * e.elapsed / max(e.global_step, 1)
         epochs = e.total_steps // max(e.steps_per_epoch, 1)
         self.panel.set_progress(e.epoch - 1, epochs, e.step, e.steps_per_epoch,
-                                f"epoch {e.epoch}/{epochs} · step {e.step}/{e.steps_per_epoch}"
-                                f" · {e.images_per_s:,.0f} img/s · {_duration(left)} left")
-        device = f" · {self.info.device}" if self.info is not None else ""
-        self.panel.set_status(f"loss {e.loss:.4f} · accuracy {100 * e.accuracy:.1f}%{device}")
+                                f"epoch {e.epoch}/{epochs} · step {e.step}/{e.steps_per_epoch}")
+        device = f" on {self.info.device}" if self.info is not None else ""
+        self.panel.set_status(f"{e.images_per_s:,.0f} images/s{device} · {_duration(left)} "
+                              f"left\nloss {e.loss:.4f} · accuracy {100 * e.accuracy:.1f}%")
 
     def _on_epoch(self, e) -> None:
         steps = self.info.steps_per_epoch if self.info is not None else 0

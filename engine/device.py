@@ -69,13 +69,13 @@ def available_devices() -> list[tuple[str, str]]:
     if torch.cuda.is_available():
         gpus = [describe_device(torch.device("cuda", i))
                 for i in range(torch.cuda.device_count())]
-        items.append(("auto", f"auto: {gpus[0]}"))
+        items.append(("auto", f"auto ({gpus[0]})"))
         items.append(("cuda", f"cuda: {gpus[0]}" + (f" (+{len(gpus) - 1} more)"
                                                      if len(gpus) > 1 else "")))
     elif _mps_available():
-        items.append(("auto", "auto: Apple GPU (MPS)"))
+        items.append(("auto", "auto (Apple GPU, MPS)"))
         items.append(("mps", "mps: Apple GPU"))
     else:
-        items.append(("auto", f"auto: {cpu}, no GPU found"))
+        items.append(("auto", "auto (CPU, no GPU found)"))
     items.append(("cpu", cpu))
     return items

@@ -218,6 +218,10 @@ class Trainer:
                 except torch.cuda.OutOfMemoryError:
                     raise self._oom() from None
                 global_step += 1
+                if first_loss is None:
+                    # The baseline is the very first step's loss (one sync, once): a
+                    # report window's mean could already contain the explosion.
+                    first_loss = float(loss.detach().float())
                 sums += torch.stack((loss.detach().float() * len(y), correct.float()))
                 seen += len(y)
                 if self.schedule_per_step:
@@ -226,7 +230,6 @@ class Trainer:
                 if now - window_start >= self.report_interval or step == steps_per_epoch:
                     loss_sum, correct_sum = sums.tolist()
                     loss_mean = loss_sum / seen
-                    first_loss = first_loss if first_loss is not None else loss_mean
                     if not math.isfinite(loss_mean) or loss_mean > divergence_limit(first_loss,
                                                                                     self):
                         return self._diverged(epoch, step, model, last_good, loss_mean,

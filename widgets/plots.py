@@ -19,7 +19,7 @@ import pyqtgraph as pg  # isort: skip  (after PySide6, so pyqtgraph binds to it)
 
 REDRAW_MS = 50
 MAX_RUNS = 5
-SMOOTHING = 0.95  # EMA weight of the previous value; ~20-step memory
+SMOOTHING = 0.9  # EMA decay per optimiser step (~10-step memory), whatever the report rate
 CURVE_NAMES = ("loss", "loss_smooth", "acc", "val_loss", "train_acc", "val_acc", "lr")
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
@@ -53,7 +53,9 @@ class _Run:
         self.colour = colour
         self.series = {name: _Series() for name in CURVE_NAMES}
         self.items: dict[str, pg.PlotDataItem] = {}
-        self.ema: float | None = None
+        self.ema_sum = 0.0      # debiased EMA (as TensorBoard's): ema_sum / ema_weight
+        self.ema_weight = 0.0
+        self.last_step: int | None = None
         self.steps = 0
 
 
@@ -75,6 +77,7 @@ class TrainingPlots(QWidget):
         self._log = False
 
         self.loss_plot = self._make_plot("loss")
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)  # no "loss (x0.001)"
         self.acc_plot = self._make_plot("accuracy", axisItems={"left": PercentAxis("left")})
         self.acc_plot.setYRange(0.0, 1.0, padding=0.02)
         self.lr_plot = self._make_plot("learning rate")
@@ -124,9 +127,15 @@ class TrainingPlots(QWidget):
         run = self._current()
         run.steps += 1
         if math.isfinite(loss):
-            run.ema = loss if run.ema is None else SMOOTHING * run.ema + (1 - SMOOTHING) * loss
+            # Reports come throttled (one point may average many steps), so the decay
+            # follows the steps between points; debiasing keeps the start from lagging.
+            gap = max(1, step - run.last_step) if run.last_step is not None else 1
+            decay = SMOOTHING ** gap
+            run.ema_sum = decay * run.ema_sum + (1 - decay) * loss
+            run.ema_weight = decay * run.ema_weight + (1 - decay)
+            run.last_step = step
             run.series["loss"].append(step, loss)
-            run.series["loss_smooth"].append(step, run.ema)
+            run.series["loss_smooth"].append(step, run.ema_sum / run.ema_weight)
         if math.isfinite(accuracy):
             run.series["acc"].append(step, accuracy)
         if math.isfinite(lr):
@@ -215,6 +224,15 @@ class TrainingPlots(QWidget):
         for name, item in run.items.items():
             x, y = run.series[name].data()
             item.setData(x, y)
+        self._fit_lr_axis()
+
+    def _fit_lr_axis(self) -> None:
+        """From 0 to just above the largest rate: a constant rate is a visible level line
+        (auto-range would centre it on a ±0.5 span and label it 0)."""
+        top = max((float(r.series["lr"].data()[1].max()) for r in self._runs
+                   if r.series["lr"].n), default=0.0)
+        if top > 0:
+            self.lr_plot.setYRange(0.0, top * 1.1, padding=0)
 
     def _create_items(self, run: _Run) -> None:
         c = pg.mkColor(run.colour)

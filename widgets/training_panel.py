@@ -44,6 +44,42 @@ CROP_PADDING = 4
 PREVIEW_THUMBNAIL = 44
 
 
+class RateSpinBox(QDoubleSpinBox):
+    """A learning rate as people write it (0.003, 3e-07): fixed decimals would show
+    1e-7 as 0.000000 and clamp it; steps multiply and divide by ~2 instead of adding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setDecimals(12)
+        self.setRange(1e-9, 100.0)
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
+        return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt override
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        from PySide6.QtGui import QValidator
+
+        stripped = text.strip()
+        try:
+            value = float(stripped)
+        except ValueError:
+            ok = stripped == "" or all(ch in "0123456789.eE+-" for ch in stripped)
+            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+        inside = self.minimum() <= value <= self.maximum()
+        return (QValidator.State.Acceptable if inside else QValidator.State.Intermediate), \
+            text, pos
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt override
+        self.setValue(self.value() * (2.0 ** steps))
+
+
 def _combo(values: tuple[str, ...]) -> QComboBox:
     combo = QComboBox()
     combo.setEditable(False)
@@ -90,10 +126,7 @@ class TrainingPanel(QWidget):
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 65536)
         self.batch_size.setValue(64)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)
-        self.lr.setRange(1e-6, 10.0)
-        self.lr.setSingleStep(1e-4)
+        self.lr = RateSpinBox()
         self.lr.setValue(1e-3)
         self.optimizer = _combo(OPTIMIZERS)
         _select(self.optimizer, "adam")

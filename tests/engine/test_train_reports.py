@@ -186,3 +186,22 @@ def test_a_killed_child_ends_the_event_stream(xo_data):
     finally:
         process.kill()
     assert process.exitcode == -signal.SIGKILL
+
+
+def test_device_choices_name_the_gpu_and_its_memory(monkeypatch):
+    from types import SimpleNamespace
+
+    from engine.device import available_devices
+
+    here = dict(available_devices())
+    assert "cpu" in here and "auto" in here
+    if not torch.cuda.is_available():
+        assert "no GPU" in here["auto"] and "cuda" not in here
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: SimpleNamespace(name="NVIDIA H100 80GB HBM3",
+                                                       total_memory=80 * 2**30))
+    choices = dict(available_devices())
+    assert choices["cuda"] == "cuda: NVIDIA H100 80GB HBM3 (80.0 GiB)"
+    assert "NVIDIA H100" in choices["auto"] and choices["cpu"].startswith("CPU")

@@ -139,3 +139,26 @@ def test_clear_removes_everything(plots, qtbot):
     assert plots.loss_plot.getPlotItem().listDataItems() == []
     plots.add_step(0, 1.0, 0.5, 0.1)  # a step without start_run opens a run itself
     assert plots.run_count() == 1
+
+
+def test_smoothed_loss_starts_on_the_data_and_follows_steps_not_reports(plots, qtbot):
+    from widgets.plots import SMOOTHING
+
+    for step in (1, 2, 3):
+        plots.add_step(step, 0.7, 0.5, 1e-3)   # constant: the smoothed curve is exactly it
+    # one report that stands for 50 steps at a lower loss: the decay covers all 50
+    plots.add_step(53, 0.1, 0.9, 1e-3)
+    qtbot.wait(80)
+    _, smooth = plots.curve_data("loss_smooth")
+    np.testing.assert_allclose(smooth[:3], 0.7)
+    w3, d = 1 - SMOOTHING ** 3, SMOOTHING ** 50   # weight after 3 steps, decay over 50
+    assert smooth[3] == pytest.approx((0.7 * d * w3 + 0.1 * (1 - d)) / (d * w3 + 1 - d),
+                                      rel=1e-9)
+    assert smooth[3] < 0.11
+
+
+def test_a_constant_learning_rate_is_a_visible_level(plots, qtbot):
+    feed(plots, 20)                                  # lr 1e-3 throughout
+    qtbot.wait(80)
+    low, high = plots.lr_plot.getViewBox().viewRange()[1]
+    assert low == pytest.approx(0.0) and 1e-3 < high < 2e-3

@@ -143,3 +143,19 @@ def test_browse_adds_chosen_folder(panel, qtbot, monkeypatch):
     with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
         QTest.mouseClick(panel.browse_button, Qt.MouseButton.LeftButton)
     assert blocker.args[0]["dataset"] == "/data/pets"
+
+
+def test_learning_rate_is_shown_and_typed_as_people_write_it(qtbot):
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    for value, text in ((3e-7, "3e-07"), (0.003, "0.003"), (1.5, "1.5")):
+        panel.set_settings({"lr": value})
+        assert panel.lr.text() == text and panel.settings()["lr"] == value
+    panel.lr.lineEdit().selectAll()
+    qtbot.keyClicks(panel.lr.lineEdit(), "2e-5")
+    panel.lr.interpretText()
+    assert panel.settings()["lr"] == pytest.approx(2e-5)
+    panel.lr.stepBy(1)                    # up doubles, down halves: rates span decades
+    assert panel.settings()["lr"] == pytest.approx(4e-5)
+    panel.lr.stepBy(-2)
+    assert panel.settings()["lr"] == pytest.approx(1e-5)
