@@ -133,9 +133,12 @@ class MainWindow(QMainWindow):
         edit.addAction(self.redo_action)
         edit.addSeparator()
         self._action("&Copy", lambda: self.editor.copy(), "Ctrl+C", edit)
-        self._action("&Paste", lambda: self.editor.paste(), "Ctrl+V", edit)
-        self._action("&Duplicate", lambda: self.editor.duplicate(), "Ctrl+D", edit)
-        self._action("De&lete", self.editor.delete_selection, ["Delete", "Backspace"], edit)
+        # edits that a training run locks, with undo and redo (see _on_training_running)
+        self._locked_actions = [
+            self._action("&Paste", lambda: self.editor.paste(), "Ctrl+V", edit),
+            self._action("&Duplicate", lambda: self.editor.duplicate(), "Ctrl+D", edit),
+            self._action("De&lete", self.editor.delete_selection, ["Delete", "Backspace"],
+                         edit)]
         self._action("Select &All", lambda: self.canvas.select(self.doc.graph.nodes), "Ctrl+A",
                      edit)
 
@@ -144,7 +147,8 @@ class MainWindow(QMainWindow):
         self._action("Frame &Selection", self.canvas.frame_selection, "F", view)
         self._action("Zoom &In", lambda: self.canvas.zoom_by(1.25), K.ZoomIn, view)
         self._action("Zoom &Out", lambda: self.canvas.zoom_by(0.8), K.ZoomOut, view)
-        self._action("Auto &Layout", self.auto_layout, "Ctrl+L", view)
+        self._locked_actions.append(self._action("Auto &Layout", self.auto_layout, "Ctrl+L",
+                                                 view))
         view.addSeparator()
         theme = view.addMenu("&Theme")
         for label, dark in (("Follow System", None), ("Light", False), ("Dark", True)):
@@ -159,16 +163,19 @@ class MainWindow(QMainWindow):
             tools.addAction(action)
         # fixed labels on the toolbar ("Undo Connect a → b" would shift every button)
         stack = self.doc.undo_stack
+        self._undo_redo_tools: list[QAction] = []
         for text, slot, signal, enabled in (("Undo", stack.undo, stack.canUndoChanged,
                                              stack.canUndo()),
                                             ("Redo", stack.redo, stack.canRedoChanged,
                                              stack.canRedo())):
             action = self._action(text, slot)
             action.setEnabled(enabled)
-            signal.connect(action.setEnabled)
+            signal.connect(lambda on, a=action: a.setEnabled(on and not self.training.is_running))
             tools.addAction(action)
+            self._undo_redo_tools.append(action)
         tools.addSeparator()
-        tools.addAction(self._action("Layout", self.auto_layout))
+        self._locked_actions.append(self._action("Layout", self.auto_layout))
+        tools.addAction(self._locked_actions[-1])
         tools.addAction(self._action("Fit", self.canvas.fit_all))
         tools.addSeparator()
         run = bar.addMenu("&Train")
@@ -191,7 +198,16 @@ class MainWindow(QMainWindow):
     # ---- documents --------------------------------------------------------------------
 
     def maybe_save(self) -> bool:
-        """True when it is safe to replace the document (saved, discarded or clean)."""
+        """True when it is safe to replace the document (saved, discarded or clean, and
+        no training run is using it)."""
+        if self.training.is_running:
+            answer = QMessageBox.question(
+                self, "Training in progress", "A training run is using this design. Stop it "
+                "(its checkpoint is kept)?", QMessageBox.StandardButton.Yes
+                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+            self.training.stop_and_wait()
         if not self.doc.is_dirty:
             return True
         answer = QMessageBox.question(
@@ -356,8 +372,19 @@ class MainWindow(QMainWindow):
         return self.training.start()
 
     def _on_training_running(self, running: bool) -> None:
+        """A run trains the design as it was at Start; until it ends the design is locked
+        (canvas, inspector, undo), so the weights it saves always fit what is shown."""
         self.train_action.setEnabled(not running)
         self.stop_action.setEnabled(running)
+        self.inspector.setEnabled(not running)
+        for action in self._locked_actions:
+            action.setEnabled(not running)
+        stack = self.doc.undo_stack
+        can = (stack.canUndo(), stack.canRedo())
+        for action, possible in zip((self.undo_action, self.redo_action), can, strict=True):
+            action.setEnabled(possible and not running)
+        for action, possible in zip(self._undo_redo_tools, can, strict=True):
+            action.setEnabled(possible and not running)
 
     def show_first_problem(self) -> None:
         """Raise the problems list and select the first block with an error."""

@@ -296,7 +296,8 @@ class TrainingDock(QWidget):
 
     def _on_running(self, running: bool) -> None:
         self.panel.set_running(running)
-        self.canvas.set_read_only(running)
+        self.canvas.set_read_only(running, "Training: the design is locked while the run "
+                                           "uses it. Stop the run to edit it again.")
         self.running_changed.emit(running)
 
     def _on_ready(self, e) -> None:

@@ -94,6 +94,7 @@ def key(window, k, mods) -> None:
 def test_stop_button_mid_run_keeps_gui_responsive_and_leaves_a_loadable_checkpoint(
         window, dock, qtbot):
     open_xo(window, **SMALL, epochs=200, batch_size=8)
+    assert window.doc.set_param("relu1", "function", "leaky_relu")   # something to undo
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
@@ -106,6 +107,16 @@ def test_stop_button_mid_run_keeps_gui_responsive_and_leaves_a_loadable_checkpoi
         qtbot.waitUntil(lambda: len(steps) >= 3, timeout=WAIT)
         assert window.canvas.read_only is True            # no edits while it runs
         assert not dock.panel.start_button.isEnabled() and dock.panel.stop_button.isEnabled()
+        # ... and it says so, and nothing else can edit the design either
+        assert window.canvas.banner.isVisible() and "locked" in window.canvas.banner.text()
+        assert not window.inspector.isEnabled()
+        assert not window.undo_action.isEnabled()
+        before = window.doc.to_dict()
+        key(window, Qt.Key.Key_Z, CTRL)                    # undo is refused, not queued
+        window.canvas.select(["conv2"])                   # selecting still works
+        key(window, Qt.Key.Key_Delete, Qt.KeyboardModifier.NoModifier)
+        assert window.doc.to_dict() == before
+        assert not window.train_action.isEnabled() and window.stop_action.isEnabled()
         QTest.mouseClick(dock.panel.stop_button, LEFT)
         qtbot.waitUntil(lambda: bool(finished), timeout=WAIT)
     finally:
@@ -121,6 +132,8 @@ def test_stop_button_mid_run_keeps_gui_responsive_and_leaves_a_loadable_checkpoi
     assert max(gaps) < 2.0
     # editable again, ready for another run
     assert window.canvas.read_only is False
+    assert not window.canvas.banner.isVisible() and window.inspector.isEnabled()
+    assert window.undo_action.isEnabled() and window.train_action.isEnabled()
     assert dock.panel.start_button.isEnabled() and not dock.panel.stop_button.isEnabled()
     assert not dock.is_running
     # the weights of the stopped run: a checkpoint that fits the design

@@ -22,7 +22,7 @@ from PySide6.QtGui import (
     QPainter,
     QTransform,
 )
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from .drops import DropPreview, block_name
 from .edge_item import EdgeItem
@@ -169,13 +169,39 @@ class GraphCanvas(NavigableView):
         chosen = [n for n in self.scene_.nodes.values() if n.isSelected()]
         self.frame_rect(_union(chosen or self.scene_.nodes.values()))
 
-    def set_read_only(self, flag: bool) -> None:
-        """While training: selection still works; no moves, wires, deletes or drops."""
+    def set_read_only(self, flag: bool, reason: str = "") -> None:
+        """While training: selection still works; no moves, wires, deletes or drops.
+        ``reason`` is shown in a banner across the top, so a locked canvas never looks
+        like a broken one."""
         self.read_only = bool(flag)
         if flag:
             self.cancel_interaction()
             self._set_hover(None)
         self.setAcceptDrops(not flag)
+        self.set_banner(reason if flag else "")
+
+    def set_banner(self, text: str) -> None:
+        if not hasattr(self, "banner"):
+            self.banner = QLabel(self)
+            self.banner.setObjectName("canvasBanner")
+            self.banner.setWordWrap(True)
+            self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.banner.setStyleSheet("#canvasBanner { background: rgba(255, 243, 205, 235); "
+                                      "color: #5c4400; border: 1px solid #e0c060; "
+                                      "border-radius: 4px; padding: 4px 10px; }")
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+        self.place_banner()
+
+    def place_banner(self) -> None:
+        if not hasattr(self, "banner") or not self.banner.isVisible():
+            return
+        vp = self.viewport().geometry()
+        width = min(vp.width() - 20, 560)
+        self.banner.setFixedWidth(max(width, 100))
+        self.banner.adjustSize()
+        self.banner.move(vp.left() + (vp.width() - self.banner.width()) // 2, vp.top() + 8)
+        self.banner.raise_()
 
     def set_dark(self, dark: bool) -> None:
         self.palette_ = DARK if dark else LIGHT
@@ -201,6 +227,7 @@ class GraphCanvas(NavigableView):
         if hasattr(self, "minimap"):
             self.place_minimap()
             self.minimap.update_visibility()
+        self.place_banner()
 
     def place_minimap(self) -> None:
         vp = self.viewport().geometry()
