@@ -36,6 +36,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/compiled_vs_handwritten.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/train_throughput.py
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/editor_scale.py
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/live_overhead.py --rounds 3
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -170,8 +170,23 @@ class Editor(QObject):
         if r.errors:
             text += f" · {len(r.errors)} error{'s' if len(r.errors) != 1 else ''}"
         elif r.output_shape is not None:
-            text += " · " + r.memory().describe().split(" (")[0]
+            text += " · " + r.memory(**self._memory_settings()).describe().split(" (")[0]
         return text
+
+    def _memory_settings(self) -> dict:
+        """The design's own batch size and optimizer (the file's ``training`` key), so
+        the estimate is for the run the Training dock would start."""
+        t = self.doc.graph.training
+        out: dict = {}
+        if isinstance(t.get("batch_size"), int) and t["batch_size"] >= 1:
+            out["batch_size"] = t["batch_size"]
+        if t.get("optimizer") in ("sgd", "adam", "adamw"):
+            out["optimizer"] = t["optimizer"]
+        if t.get("precision") in ("fp32", "bf16", "fp16"):
+            out["precision"] = t["precision"]
+        if isinstance(t.get("momentum"), int | float):
+            out["momentum"] = float(t["momentum"])
+        return out
 
     # ---- selection and the inspector -----------------------------------------------
 

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.totals)
         self.doc.analysis_changed.connect(self._update_status)
         self.doc.reset.connect(self._update_status)
+        self.doc.training_changed.connect(self._update_status)
         self.doc.dirty_changed.connect(self._update_title)
         self.doc.path_changed.connect(self._update_title)
         self.doc.reset.connect(self._update_title)

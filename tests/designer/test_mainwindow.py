@@ -208,3 +208,16 @@ def test_copy_paste_at_the_cursor_and_duplicate(window):
     assert len([e for e in window.doc.graph.edges() if e.src in new and e.dst in new]) == 1
     key(window, Qt.Key.Key_D, CTRL)
     assert len(window.doc.graph) == len(template_graph("lenet5")) + 4
+
+
+def test_memory_estimate_follows_the_designs_batch_size(window):
+    window.doc.new_from(template_graph("x_vs_o"))          # trains at batch 64
+    assert "at batch 64" in window.totals.text()
+    window.training.panel.batch_size.setValue(256)       # an edit of the training key
+    assert window.doc.graph.training["batch_size"] == 256
+    text = window.totals.text()
+    assert "at batch 256" in text
+    expected = window.doc.report.memory(batch_size=256, optimizer="adam").describe()
+    assert expected.split(" (")[0] in text
+    window.doc.undo()
+    assert "at batch 64" in window.totals.text()
