@@ -284,8 +284,9 @@ class TrainingDock(QWidget):
             self.panel.set_running(True)
 
     def stop_and_wait(self) -> None:
-        """Before the window closes: stop a run and wait for its checkpoint."""
-        if self.controller is not None and self.controller.is_running:
+        """Before the window closes: stop a run, wait for its checkpoint, and join the
+        thread that reads it (it outlives the run by the child's exit)."""
+        if self.controller is not None:
             self.controller.wait(30_000)
 
     @property

@@ -105,18 +105,23 @@ def misclassified_captions(
     words match the confusion matrix's "pred:" / "true:" headers. Names are elided so a
     caption fits under a ~96 px thumbnail; misclassified_tooltips gives the full text.
     """
+    captions = []
+    for pred, truth, pct in _mistakes(true, predicted, classes, confidence):
+        line = f"pred: {_elide(pred)}" + (f" ({pct})" if pct is not None else "")
+        captions.append(f"{line}\ntrue: {_elide(truth)}")
+    return captions
+
+
+def _mistakes(true: Sequence[int], predicted: Sequence[int], classes: Sequence[str],
+              confidence: Sequence[float] | None) -> list[tuple[str, str, str | None]]:
+    """(predicted name, true name, confidence text) per mistake, lengths checked."""
     if len(true) != len(predicted):
         raise ValueError(f"{len(true)} true labels but {len(predicted)} predictions")
     if confidence is not None and len(confidence) != len(true):
         raise ValueError(f"{len(confidence)} confidences for {len(true)} images")
-    captions = []
-    for i, (t, p) in enumerate(zip(true, predicted, strict=True)):
-        pred = f"pred: {_elide(_class_name(p, classes))}"
-        pct = _percent(confidence[i]) if confidence is not None else None
-        if pct is not None:
-            pred += f" ({pct})"
-        captions.append(f"{pred}\ntrue: {_elide(_class_name(t, classes))}")
-    return captions
+    return [(_class_name(p, classes), _class_name(t, classes),
+             _percent(confidence[i]) if confidence is not None else None)
+            for i, (t, p) in enumerate(zip(true, predicted, strict=True))]
 
 
 def misclassified_tooltips(
@@ -127,18 +132,9 @@ def misclassified_tooltips(
 ) -> list[str]:
     """The same facts as misclassified_captions, in full words and unelided names, for
     hovering over a thumbnail whose caption had to be shortened."""
-    if len(true) != len(predicted):
-        raise ValueError(f"{len(true)} true labels but {len(predicted)} predictions")
-    if confidence is not None and len(confidence) != len(true):
-        raise ValueError(f"{len(confidence)} confidences for {len(true)} images")
-    tips = []
-    for i, (t, p) in enumerate(zip(true, predicted, strict=True)):
-        tip = f"Predicted: {_class_name(p, classes)}"
-        pct = _percent(confidence[i]) if confidence is not None else None
-        if pct is not None:
-            tip += f" ({pct} confident)"
-        tips.append(f"{tip}\nTrue class: {_class_name(t, classes)}")
-    return tips
+    return [f"Predicted: {pred}" + (f" ({pct} confident)" if pct is not None else "")
+            + f"\nTrue class: {truth}"
+            for pred, truth, pct in _mistakes(true, predicted, classes, confidence)]
 
 
 def misclassified_title(shown: int, wrong: int, total: int, epoch: int | None) -> str:

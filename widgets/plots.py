@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 import pyqtgraph as pg  # isort: skip  (after PySide6, so pyqtgraph binds to it)
 
@@ -87,8 +87,20 @@ class TrainingPlots(QWidget):
         self.lr_plot.setXLink(self.loss_plot)
         self.legend = self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#222")
 
+        self.log_box = QCheckBox("Log-scale loss")
+        self.log_box.setToolTip("Early and late losses differ by orders of magnitude")
+        self.log_box.toggled.connect(self.set_log_scale)
+        self.clear_button = QPushButton("Clear earlier runs")
+        self.clear_button.setToolTip("Keep only the latest run on the plots")
+        self.clear_button.clicked.connect(self.clear_earlier)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 0, 4, 0)
+        bar.addWidget(self.log_box)
+        bar.addStretch(1)
+        bar.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
             layout.addWidget(plot, 1)
 
@@ -166,6 +178,8 @@ class TrainingPlots(QWidget):
         """Logarithmic loss axis: early and late losses differ by orders of magnitude."""
         self._log = bool(flag)
         self.loss_plot.setLogMode(x=False, y=self._log)
+        if self.log_box.isChecked() != self._log:
+            self.log_box.setChecked(self._log)
 
     def is_log_scale(self) -> bool:
         return self._log
@@ -177,6 +191,12 @@ class TrainingPlots(QWidget):
         for run in self._runs:
             self._remove(run)
         self._runs.clear()
+
+    def clear_earlier(self) -> None:
+        """Drop every run but the latest (the one that may still be training)."""
+        for run in self._runs[:-1]:
+            self._remove(run)
+        del self._runs[:-1]
 
     def run_count(self) -> int:
         return len(self._runs)

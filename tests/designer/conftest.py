@@ -1,5 +1,5 @@
 """The main window as the GUI tests use it: private settings and recovery folder, and
-no save prompt when a test ends with unsaved edits."""
+no prompt when a test ends with unsaved edits or (having failed) with a run active."""
 
 from __future__ import annotations
 
@@ -18,5 +18,7 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(w)
     w.activateWindow()
     yield w
+    w.training.stop_and_wait()   # else closing would ask whether to stop it, and wait
+    w.training.scout.wait(30)
     w.doc.undo_stack.setClean()
     w.close()

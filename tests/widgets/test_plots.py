@@ -162,3 +162,22 @@ def test_a_constant_learning_rate_is_a_visible_level(plots, qtbot):
     qtbot.wait(80)
     low, high = plots.lr_plot.getViewBox().viewRange()[1]
     assert low == pytest.approx(0.0) and 1e-3 < high < 2e-3
+
+
+def test_log_box_and_clear_earlier_runs_are_one_click_away(plots, qtbot):
+    from PySide6.QtCore import Qt
+
+    feed(plots, 10)
+    qtbot.mouseClick(plots.log_box, Qt.MouseButton.LeftButton)
+    assert plots.is_log_scale() and plots.loss_plot.getPlotItem().getAxis("left").logMode
+    plots.set_log_scale(False)                       # the box follows the API, too
+    assert not plots.log_box.isChecked()
+    plots.start_run("second")
+    feed(plots, 5)
+    plots.start_run("third")
+    feed(plots, 3)
+    assert plots.run_count() == 3
+    qtbot.mouseClick(plots.clear_button, Qt.MouseButton.LeftButton)
+    assert plots.run_labels() == ["third"] and plots.point_count() == 3
+    items = plots.loss_plot.getPlotItem().listDataItems()
+    assert len(items) == 3                           # loss, smoothed, validation: one run
