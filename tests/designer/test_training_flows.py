@@ -433,3 +433,47 @@ def test_device_combo_lists_what_this_computer_has(window, dock, qtbot):
     assert combo.currentData() in values
     assert not window.doc.is_dirty                             # listing is not an edit
 
+
+
+# ---- the Download button ---------------------------------------------------------------
+
+def test_a_missing_named_dataset_offers_a_download_that_then_previews(window, dock, qtbot,
+                                                                      tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    import engine.data
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
+    from data_fixtures import make_mnist  # an MNIST-format folder, 30 images 8×8
+
+    monkeypatch.setenv("CONVAS_DATA", str(tmp_path / "data"))
+    calls = []
+
+    def fake_download(name, root=None, *, base_url=None, progress=None):
+        calls.append(name)           # what the real one would fetch, from a local fixture
+        progress(5 << 20, 11 << 20)
+        make_mnist(tmp_path / "data" / name)
+        return tmp_path / "data" / name
+
+    monkeypatch.setattr(engine.data, "download", fake_download)
+    open_xo(window, device="cpu")
+    wait_for_preview(qtbot, dock)
+    panel = dock.panel
+    panel.dataset.setCurrentIndex(panel.dataset.findData("mnist"))   # a user's choice
+    assert window.doc.graph.training["dataset"] == "mnist"
+    assert "classes" not in window.doc.graph.training   # X/O were shapes' classes
+    qtbot.waitUntil(lambda: panel.preview.message() != "", timeout=WAIT)
+    assert "not on this computer" in panel.preview.message()
+    assert panel.download_button.isVisible() and panel.download_button.isEnabled()
+    QTest.mouseClick(panel.download_button, LEFT)
+    qtbot.waitUntil(lambda: panel.preview.count() > 0, timeout=WAIT)
+    assert calls == ["mnist"]
+    assert panel.download_button.isHidden() and "mnist" in panel.dataset_info.text()
+    # the fixture's images are 1×8×8 and it has 3 classes: the Input is offered first
+    assert not panel.fit_button.isHidden() and "1×8×8" in panel.fit_button.text()
+    QTest.mouseClick(panel.fit_button, LEFT)
+    assert window.doc.graph.params_of("input")["height"] == 8
+    qtbot.waitUntil(lambda: "out_features" in panel.fit_button.text(), timeout=WAIT)
+    QTest.mouseClick(panel.fit_button, LEFT)         # then the classes: fc gives 3
+    assert tuple(window.doc.report.output_shape) == (3,) and panel.fit_button.isHidden()
