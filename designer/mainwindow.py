@@ -324,6 +324,10 @@ class MainWindow(QMainWindow):
                                                   f"*{suffix}")
             if not path:
                 return False
+        # A large network's export and onnxruntime check take seconds: say it is busy.
+        self.statusBar().showMessage(f"exporting {Path(path).name}…")
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        QApplication.processEvents()
         try:
             state, note = self._trained_weights() if fmt != "checkpoint" else (None, "")
             if fmt == "checkpoint":
@@ -344,7 +348,13 @@ class MainWindow(QMainWindow):
                 message = export_onnx(self.doc.graph, path, state_dict=state).describe()
             message += note
         except (GraphError, ExportError, CheckpointError, OSError) as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
+            message = ""
+            failure = str(exc)
+        finally:
+            QApplication.restoreOverrideCursor()
+        if not message:
+            self.statusBar().clearMessage()
+            QMessageBox.warning(self, "Export failed", failure)
             return False
         self.statusBar().showMessage(message, 30_000)
         if interactive:

@@ -53,6 +53,12 @@ def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
     rows, cols = dock.maps.tile_grid()
     assert rows * cols >= 16 > (rows - 1) * cols and "conv2" in dock.maps.title.text()
     assert dock.maps.kernel_grid() != (0, 0)          # a convolution: its kernels too
+    # another probe image: the probe shown and conv2's maps for it change together
+    before = dock.maps.mosaic_item.image.copy()
+    dock.maps.probe_spin.setValue(4)
+    expected = dock.info.probe_images[3].astype(np.float32)[0] / 255.0
+    np.testing.assert_allclose(dock.maps.probe_item.image, expected, atol=1e-6)
+    assert not np.allclose(dock.maps.mosaic_item.image, before, equal_nan=True)
 
     # the .py export carries the trained weights beside it, the checkpoint export copies
     assert window.export("pytorch", str(tmp_path / "xo.py"))
