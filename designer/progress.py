@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from engine.train_events import EpochEvent, Event, StepEvent
+from engine.train_events import EpochEvent, Event, ReadyEvent, StepEvent
 
 
 def _duration(seconds: float) -> str:
@@ -32,10 +32,19 @@ class ProgressPrinter:
         self._rate: float | None = None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, StepEvent):
+        if isinstance(event, ReadyEvent):
+            self._ready(event)
+        elif isinstance(event, StepEvent):
             self._step(event)
         elif isinstance(event, EpochEvent):
             self._epoch(event)
+
+    def _ready(self, e: ReadyEvent) -> None:
+        shape = "×".join(map(str, e.image_shape))
+        self.stream.write(f"on {e.device}, {e.precision}: {e.train_size:,} training / "
+                          f"{e.val_size:,} validation images {shape}, {len(e.classes)} "
+                          f"classes, {e.steps_per_epoch} steps per epoch\n")
+        self.stream.flush()
 
     def _step(self, e: StepEvent) -> None:
         # images/s smoothed, so the ETA does not jump with every window

@@ -18,11 +18,25 @@ XO = "resources/templates/x_vs_o.convas.json"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    import contextlib
+    import io
+
     out = tmp_path_factory.mktemp("run")
-    code = main(["train", XO, "--dataset", "shapes", "--epochs", "2", "--limit", "400",
-                 "--device", "cpu", "--out", str(out)])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["train", XO, "--dataset", "shapes", "--epochs", "2", "--limit", "400",
+                     "--device", "cpu", "--out", str(out)])
     assert code == 0
+    (out / "stderr.txt").write_text(err.getvalue())
     return out
+
+
+def test_train_says_where_and_on_what_it_trains(trained):
+    err = (trained / "stderr.txt").read_text()
+    # 400 X/O training images at most; the device, precision and steps before step one
+    assert "on CPU (" in err and "fp32: 400 training / " in err
+    assert "1×32×32, 2 classes, 7 steps per epoch" in err
+    assert err.index("steps per epoch") < err.index("epoch 1/2:")
 
 
 def test_train_writes_checkpoint_and_metrics(trained, capsys):
