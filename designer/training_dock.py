@@ -236,6 +236,14 @@ class TrainingDock(QWidget):
 
         if self.is_running:
             return False
+        errors = self.doc.report.errors
+        if errors:  # said at once, not after a child process has started to find it
+            first = errors[0]
+            self.panel.set_status(
+                f"The design cannot train yet: {len(errors)} problem"
+                f"{'s' if len(errors) != 1 else ''} (see the Problems list). First: "
+                + (f"{first.node}: " if first.node else "") + first.message, error=True)
+            return False
         if self.controller is None:
             self.controller = TrainingController(self)
             c = self.controller

@@ -477,3 +477,14 @@ def test_a_missing_named_dataset_offers_a_download_that_then_previews(window, do
     qtbot.waitUntil(lambda: "out_features" in panel.fit_button.text(), timeout=WAIT)
     QTest.mouseClick(panel.fit_button, LEFT)         # then the classes: fc gives 3
     assert tuple(window.doc.report.output_shape) == (3,) and panel.fit_button.isHidden()
+
+
+def test_start_with_an_impossible_design_says_why_at_once(window, dock, qtbot):
+    open_xo(window, device="cpu")
+    window.doc.remove(["flatten"])                 # Linear now gets an image tensor
+    assert window.doc.report.errors
+    assert dock.start() is False
+    assert dock.controller is None or not dock.controller.is_running
+    text = dock.panel.status.text()
+    assert "cannot train" in text and "Problems" in text and dock.panel.status.property("error")
+    assert window.canvas.read_only is False
