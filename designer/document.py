@@ -180,6 +180,26 @@ class Document(QObject):
         self.undo_stack.push(Disconnect(self, self._edge_record(src, dst, port)))
         return True
 
+    def rewire(self, src: str, dst: str, port: int, new_dst: str, new_port: int) -> bool:
+        """Move the input end of a wire to another port as one undo step. A new place
+        that :meth:`connect` refuses leaves the wire where it was."""
+        if not self.graph.nx.has_edge(src, dst, key=port):
+            return False
+        trial = self.graph.copy()
+        trial.remove_edge(src, dst, port)
+        if (new_dst, new_port) == (dst, port) or new_dst not in trial or (
+                CATALOGUE[trial.type_of(new_dst)].max_inputs == 0
+                or trial.nx.has_edge(src, new_dst, key=new_port)
+                or nx.has_path(trial.nx, new_dst, src) or src == new_dst):
+            return False
+        self.undo_stack.beginMacro(f"Move wire {src} → {new_dst}")
+        try:
+            self.disconnect(src, dst, port)
+            self.connect(src, new_dst, new_port)
+        finally:
+            self.undo_stack.endMacro()
+        return True
+
     def move(self, positions: Mapping[str, Iterable[float]]) -> bool:
         """Move blocks; the calls of one drag merge into one undo step until
         :meth:`end_move`. Returns False when nothing moved."""

@@ -47,6 +47,7 @@ class Editor(QObject):
         canvas.block_dropped.connect(lambda t, x, y: self._add_and_select(t, (x, y)))
         canvas.connect_requested.connect(doc.connect)
         canvas.disconnect_requested.connect(doc.disconnect)
+        canvas.rewire_requested.connect(doc.rewire)
         canvas.nodes_moved.connect(doc.move)
         canvas.move_finished.connect(doc.end_move)
         canvas.delete_requested.connect(self._delete)

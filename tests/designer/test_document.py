@@ -260,6 +260,31 @@ def test_multi_input_blocks_take_the_lowest_free_port(doc):
     assert doc.connect("input", add, -1) is None  # -1 is "any free port": a duplicate
 
 
+def test_moving_a_wire_end_is_one_undo_step(doc):
+    add = doc.add_block("Add", (100, 300))
+    doc.connect("s2", add)
+    before = norm(doc.to_dict())
+    steps = doc.undo_stack.count()
+    assert doc.rewire("s2", add, 0, add, 1)                 # to the Add's other slot
+    assert doc.graph.inputs_of(add) == [(1, "s2")]
+    assert doc.undo_stack.count() == steps + 1
+    assert doc.undo_stack.undoText() == f"Move wire s2 → {add}"
+    doc.undo()
+    assert norm(doc.to_dict()) == before
+    doc.redo()
+    assert doc.graph.inputs_of(add) == [(1, "s2")]
+
+
+def test_a_refused_wire_move_leaves_the_wire_where_it_was(doc):
+    before, steps = norm(doc.to_dict()), doc.undo_stack.count()
+    assert not doc.rewire("c1", "tanh1", 0, "input", 0)     # Input takes no input
+    assert not doc.rewire("c1", "tanh1", 0, "c1", 0)        # a loop
+    assert not doc.rewire("tanh1", "s2", 0, "c1", 0)        # would close a cycle
+    assert not doc.rewire("c1", "tanh1", 0, "tanh1", 0)     # where it already is
+    assert not doc.rewire("ghost", "tanh1", 0, "s2", 0)     # no such wire
+    assert norm(doc.to_dict()) == before and doc.undo_stack.count() == steps
+
+
 # ---- copy and paste ---------------------------------------------------------------------
 
 

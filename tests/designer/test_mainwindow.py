@@ -221,3 +221,19 @@ def test_memory_estimate_follows_the_designs_batch_size(window):
     assert expected.split(" (")[0] in text
     window.doc.undo()
     assert "at batch 64" in window.totals.text()
+
+
+def test_dragging_a_wire_end_to_another_block_is_one_undo_step(window):
+    doc, canvas = window.doc, window.canvas
+    drop_block(canvas, "Input", QPointF(0, 0))
+    drop_block(canvas, "Conv2d", QPointF(-150, 200))
+    drop_block(canvas, "MaxPool2d", QPointF(150, 200))
+    a, b, c = doc.graph.nodes
+    doc.connect(a, b)
+    canvas.fit_all()
+    QApplication.processEvents()
+    before = normalised(doc.to_dict())
+    mouse_drag(canvas, canvas.port_scene_pos(b, 0), canvas.port_scene_pos(c, 0))
+    assert [(e.src, e.dst, e.port) for e in doc.graph.edges()] == [(a, c, 0)]
+    key(window, Qt.Key.Key_Z, CTRL)                  # one step back: the wire as it was
+    assert normalised(doc.to_dict()) == before

@@ -114,16 +114,17 @@ def test_drag_from_a_free_input_to_an_output_connects_backwards(canvas, qtbot):
 
 
 def test_detaching_a_wire_disconnects_or_moves_it(canvas, qtbot):
-    moved, disconnected = [], []
-    canvas.connect_requested.connect(lambda *a: moved.append(a))
+    moved, disconnected, connected = [], [], []
+    canvas.rewire_requested.connect(lambda *a: moved.append(a))
     canvas.disconnect_requested.connect(lambda *a: disconnected.append(a))
+    canvas.connect_requested.connect(lambda *a: connected.append(a))
     drag(canvas, canvas.port_scene_pos("conv", 0), canvas.port_scene_pos("add", 1))
-    assert disconnected == [("input", "conv", 0)] and moved == [("input", "add", 1)]
+    assert moved == [("input", "conv", 0, "add", 1)] and not disconnected and not connected
     drag(canvas, canvas.port_scene_pos("conv", 0), QPointF(700, 40))
-    assert disconnected[-1] == ("input", "conv", 0) and len(moved) == 1
+    assert disconnected == [("input", "conv", 0)] and len(moved) == 1
     drag(canvas, canvas.port_scene_pos("conv", 0), canvas.port_scene_pos("conv", 0) +
          QPointF(4, -12))   # dropped back on its own port: nothing happens
-    assert len(disconnected) == 2
+    assert len(disconnected) == 1 and len(moved) == 1 and not connected
     assert canvas.scene_.edges[("input", "conv", 0)].isVisible()
 
 

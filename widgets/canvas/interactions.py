@@ -258,9 +258,10 @@ class DragWire(Interaction):
             old = self.detached.key
             if target is not None and (target[0].node_id, target[1]) == old[1:]:
                 return   # dropped back where it was
-            canvas.disconnect_requested.emit(*old)
-            if target is not None:
-                canvas.connect_requested.emit(old[0], target[0].node_id, target[1])
+            if target is None:
+                canvas.disconnect_requested.emit(*old)
+            else:  # one intent, so that it can be one undo step
+                canvas.rewire_requested.emit(*old, target[0].node_id, target[1])
         elif target is not None:
             if self.to_inputs:
                 canvas.connect_requested.emit(self.anchor.node_id, target[0].node_id, target[1])

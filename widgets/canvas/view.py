@@ -45,6 +45,7 @@ class GraphCanvas(NavigableView):
     block_dropped = Signal(str, float, float)      # type name, scene x, y of the drop point
     connect_requested = Signal(str, str, int)      # src id, dst id, dst port
     disconnect_requested = Signal(str, str, int)
+    rewire_requested = Signal(str, str, int, str, int)  # src, old dst, old port, new dst, port
     nodes_moved = Signal(dict)                     # {id: (x, y)} live while dragging
     move_finished = Signal()
     delete_requested = Signal(list, list)          # node ids, edges as [src, dst, port]
