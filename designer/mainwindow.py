@@ -364,17 +364,12 @@ class MainWindow(QMainWindow):
     def _trained_weights(self) -> tuple[dict | None, str]:
         """The last run's weights when they fit the design as it is now, and a note
         saying which weights an export carries."""
-        from engine import compile_graph
-        from engine.checkpoint import load_checkpoint, weights_mismatch
-
-        ckpt = self.training.checkpoint
-        if ckpt is None:
+        if self.training.checkpoint is None:
             return None, " (untrained weights: no training run yet)"
-        state = load_checkpoint(ckpt)["state_dict"]
-        if weights_mismatch(compile_graph(self.doc.graph), state):
-            return None, (" (untrained weights: the design changed since the last "
-                          "training run)")
-        return state, " (trained weights of the last run)"
+        trained = self.training.trained()
+        if trained is None:
+            return None, f" (untrained weights: {self.training.trained_problem()})"
+        return trained.state_dict, " (trained weights of the last run)"
 
     def start_training(self) -> bool:
         """Train the design with the Training dock's settings, the dock in view."""

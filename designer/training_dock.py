@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,9 @@ from widgets.gallery import (
 from widgets.plots import TrainingPlots
 from widgets.training_panel import TrainingPanel
 
+from .dataset_fit import fit_problem
 from .dataset_preview import DatasetPreview, DatasetScout, PreviewFailure
+from .trained import Trained, TrainedCache
 
 if TYPE_CHECKING:
     from .document import Document
@@ -40,41 +41,6 @@ if TYPE_CHECKING:
 
 PROBE_EVERY = 10  # steps between feature-map probes during a run
 DATASET_SPECIFIC = ("classes", "limit", "dataset_options")
-
-
-@dataclass(frozen=True)
-class Fit:
-    """Why the design does not fit the dataset, and the one edit that fixes it."""
-
-    node: str
-    message: str
-    changes: dict
-    button: str
-
-
-def fit_problem(doc: Document, preview: DatasetPreview) -> Fit | None:
-    """An Input that does not take the dataset's images, or a last Linear whose outputs
-    do not match its classes (the two mismatches every dataset switch brings)."""
-    report = doc.report
-    c, h, w = preview.image_shape
-    for input_id in report.input_ids:
-        shape = report.nodes[input_id].output_shape
-        if shape is not None and tuple(shape) != (c, h, w):
-            return Fit(input_id, f"The Input block '{input_id}' takes "
-                                 f"{'×'.join(map(str, shape))}, but these images are "
-                                 f"{c}×{h}×{w}.",
-                       {"channels": c, "height": h, "width": w},
-                       f"Set the Input to {c}×{h}×{w}")
-    k = len(preview.classes)
-    out = report.output_shape
-    if out is not None and len(out) == 1 and out[0] != k and report.output_id is not None:
-        feeds = doc.graph.inputs_of(report.output_id)
-        last = feeds[0][1] if feeds else None
-        if last is not None and doc.graph.type_of(last) == "Linear":
-            return Fit(last, f"The network gives {out[0]} outputs (from '{last}'), but the "
-                             f"dataset has {k} classes.", {"out_features": k},
-                       f"Set {last}'s out_features to {k}")
-    return None
 
 
 class TrainingDock(QWidget):
@@ -109,7 +75,7 @@ class TrainingDock(QWidget):
         self._runs = 0
         self._selected: list[str] = []
         self._probe_shown = -1
-        self._trained = None          # (key, model, mean, std) of the last checkpoint
+        self._trained = TrainedCache()
         self._preview_key: dict = {}
         self.scout = DatasetScout(self)
         self.scout.previewed.connect(self._on_preview)
@@ -397,52 +363,29 @@ class TrainingDock(QWidget):
     def show_trained_maps(self, node: str, probe: int | None = None) -> bool:
         """After a run: any block's maps for the probe image, from the checkpoint.
         False when there is no run, or the design changed so its weights no longer fit."""
-        model = self._trained_model()
-        if model is None or self.info is None or not len(self.info.probe_images):
+        trained = self.trained()
+        images = self.info.probe_images if self.info is not None else None
+        if trained is None or images is None or not len(images):
             return False
-        import torch
-
-        from engine.probe import activations, kernels
-
         index = self._probe_shown if probe is None else probe
-        index = min(max(index, 0), len(self.info.probe_images) - 1)
-        raw = torch.as_tensor(self.info.probe_images[index:index + 1]).float()
-        if self.info.probe_images.dtype == np.uint8:
-            raw = raw / 255.0
-        mean, std = self._trained[2], self._trained[3]
-        x = (raw - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
-        maps = activations(model, x, [node])
-        if node not in maps:
+        index = min(max(index, 0), len(images) - 1)
+        result = trained.maps(images, index, node)
+        if result is None:
             return False
-        self.maps.show_maps(node, maps[node])
-        self.maps.show_kernels(kernels(model, node))
+        self.maps.show_maps(node, result[0])
+        self.maps.show_kernels(result[1])
         if index != self._probe_shown:
             self._show_probe(index)
         return True
 
-    def _trained_model(self):
-        """The last run's network as the design is now; cached until either changes."""
-        if self.checkpoint is None:
-            return None
-        key = (str(self.checkpoint), self.doc.revision)
-        if self._trained is not None and self._trained[0] == key:
-            return self._trained[1]
-        from engine import GraphError, compile_graph
-        from engine.checkpoint import CheckpointError, load_checkpoint, weights_mismatch
+    def trained(self) -> Trained | None:
+        """The last run's weights if they fit the design as it is now."""
+        return self._trained.get(self.checkpoint, self.doc.graph, self.doc.revision)
 
-        try:
-            data = load_checkpoint(self.checkpoint)
-            model = compile_graph(self.doc.graph)
-        except (CheckpointError, GraphError, OSError):
-            return None
-        if weights_mismatch(model, data["state_dict"]):
-            return None
-        model.load_state_dict(data["state_dict"])
-        channels = len(self.info.probe_images[0]) if self.info is not None else 1
-        mean = list(data.get("mean") or [0.0] * channels)
-        std = list(data.get("std") or [1.0] * channels)
-        self._trained = (key, model.eval(), mean, std)
-        return model
+    def trained_problem(self) -> str:
+        """Why trained() is None, in words."""
+        self.trained()
+        return self._trained.problem
 
 
 def _duration(seconds: float) -> str:

@@ -1,0 +1,85 @@
+"""The last run's weights, matched against the design as it is now.
+
+After a run the application uses its checkpoint twice: to show any block's feature
+maps (selecting a block after training) and to export with trained weights. Both need
+the same answer to "do these weights still fit the design?", and both are asked in
+the GUI thread, so the compiled model is cached until the checkpoint or the design
+(its revision) changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A compiled model with the run's weights, and the normalisation it was trained on."""
+
+    model: Any                       # torch.fx.GraphModule, in eval mode
+    state_dict: dict
+    mean: list[float]
+    std: list[float]
+
+    def maps(self, images: np.ndarray, index: int,
+             node: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``node``'s output for ``images[index]`` (as stored: uint8 or 0..1) and its
+        kernels when it is a convolution; None for a block the model cannot probe."""
+        import torch
+
+        from engine.probe import activations, kernels
+
+        raw = torch.as_tensor(images[index:index + 1]).float()
+        if images.dtype == np.uint8:
+            raw = raw / 255.0
+        channels = images.shape[1]
+        mean = torch.tensor(self.mean or [0.0] * channels).view(1, -1, 1, 1)
+        std = torch.tensor(self.std or [1.0] * channels).view(1, -1, 1, 1)
+        out = activations(self.model, (raw - mean) / std, [node])
+        return (out[node], kernels(self.model, node)) if node in out else None
+
+
+class TrainedCache:
+    """``get()`` the Trained for a checkpoint and design, or None when there is no
+    checkpoint, it cannot be read, or the design changed so that its weights no longer
+    fit (then exports carry fresh weights and say so)."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._value: Trained | None = None
+        self.problem = ""             # why the last get() gave None, for a person
+
+    def get(self, checkpoint: Path | None, graph, revision: int) -> Trained | None:
+        if checkpoint is None:
+            self.problem = "no training run yet"
+            return None
+        key = (str(checkpoint), revision)
+        if key != self._key:
+            self._key = key
+            self._value, self.problem = self._load(checkpoint, graph)
+        return self._value
+
+    @staticmethod
+    def _load(checkpoint: Path, graph) -> tuple[Trained | None, str]:
+        from engine import GraphError, compile_graph
+        from engine.checkpoint import CheckpointError, load_checkpoint, weights_mismatch
+
+        try:
+            data = load_checkpoint(checkpoint)
+        except (CheckpointError, OSError) as exc:
+            return None, f"the last run's checkpoint cannot be read ({exc})"
+        try:
+            model = compile_graph(graph)
+        except GraphError:
+            return None, "the design has errors"
+        state = data["state_dict"]
+        if weights_mismatch(model, state):
+            return None, "the design changed since the last training run"
+        model.load_state_dict(state)
+        mean = [float(v) for v in data.get("mean") or []]
+        std = [float(v) for v in data.get("std") or []]
+        return Trained(model.eval(), state, mean, std), ""
