@@ -114,6 +114,8 @@ class Report:
     warnings: list[NodeError] = field(default_factory=list)
     input_ids: list[str] = field(default_factory=list)
     output_id: str | None = None
+    # Activations that overwrite their input (see runs_inplace): no memory of their own.
+    inplace: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -151,7 +153,7 @@ class Report:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}")
         p = self.total_params
         states = OPTIMIZER_STATES[optimizer] if optimizer != "sgd" or momentum else 0
-        saved = sum(i.saved_activations for i in self.nodes.values())
+        saved = sum(i.saved_activations for n, i in self.nodes.items() if n not in self.inplace)
         inputs = sum(math.prod(self.nodes[i].output_shape or ()) for i in self.input_ids)
         return MemoryEstimate(
             batch_size, precision, optimizer,
@@ -246,8 +248,28 @@ def analyze(graph: Graph) -> Report:
 
     errors = list(structure.graph_errors)
     errors += [i.error for i in infos.values() if i.error is not None]
+    inplace = frozenset(n for n, i in infos.items() if i.error is None
+                        and runs_inplace(graph, n, i))
     return Report(graph.name, infos, errors, list(structure.warnings), structure.inputs,
-                  structure.output)
+                  structure.output, inplace)
+
+
+# An activation may overwrite its input when nothing else reads it and the block that
+# made it does not keep its output for backward, as hand-written ResNets do: it saves
+# an activation-sized tensor per use. The compiler builds such activations in place and
+# the memory estimate gives them no memory of their own, both from this one rule.
+_INPLACE_ACTIVATIONS = {"relu", "relu6", "leaky_relu"}
+_OUTPUT_NOT_SAVED = {"Conv2d", "ConvTranspose2d", "Linear", "BatchNorm", "Add", "Concat"}
+
+
+def runs_inplace(graph: Graph, node_id: str, info: NodeInfo) -> bool:
+    if info.type != "Activation" or info.resolved.get("function") not in _INPLACE_ACTIVATIONS:
+        return False
+    sources = graph.inputs_of(node_id)
+    if len(sources) != 1:
+        return False
+    src = sources[0][1]
+    return graph.type_of(src) in _OUTPUT_NOT_SAVED and graph.nx.out_degree(src) == 1
 
 
 @dataclass

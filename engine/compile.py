@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import networkx as nx
 from torch import fx, nn
 
-from .analysis import Report, analyze
+from .analysis import Report, analyze, runs_inplace
 from .blocks import CATALOGUE
 from .errors import GraphError
 from .graph import Graph
@@ -27,21 +27,6 @@ from .spec import Functional
 _RESERVED = (frozenset(dir(fx.GraphModule)) | frozenset(vars(nn.Module()))
              | {"graph", "code", "meta", "self", "torch", "operator"}
              | frozenset(keyword.kwlist))
-
-
-# An activation may overwrite its input when nothing else reads it and the block that
-# made it does not keep its output for backward, as hand-written ResNets do: it saves
-# an activation-sized tensor per use. (Feature-map taps copy in a forward hook, which
-# runs before the activation.)
-_INPLACE_ACTIVATIONS = {"relu", "relu6", "leaky_relu"}
-_OUTPUT_NOT_SAVED = {"Conv2d", "ConvTranspose2d", "Linear", "BatchNorm", "Add", "Concat"}
-
-
-def _can_run_inplace(graph: Graph, node_id: str, info) -> bool:
-    if info.type != "Activation" or info.resolved["function"] not in _INPLACE_ACTIVATIONS:
-        return False
-    (_, src), = graph.inputs_of(node_id)
-    return graph.type_of(src) in _OUTPUT_NOT_SAVED and graph.nx.out_degree(src) == 1
 
 
 def module_names(node_ids: Iterable[str]) -> dict[str, str]:
@@ -93,7 +78,7 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
             call_args = ((args,) if built.list_input else tuple(args)) + built.args
             values[n] = fxg.create_node("call_function", built.fn, call_args, name=names[n])
         else:
-            if _can_run_inplace(graph, n, info):
+            if runs_inplace(graph, n, info):
                 built.inplace = True
             root.add_module(names[n], built)
             values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])

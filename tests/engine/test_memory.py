@@ -87,8 +87,11 @@ def test_activations_scale_with_batch_and_halve_in_16_bit():
     assert r.memory(8, "fp16", "sgd").activations * 2 == base.activations
     assert base.inputs == 8 * 32 * 32 * 4  # input images stay fp32
     assert r.memory(8, "bf16", "sgd").inputs == base.inputs
-    # per sample: the sum of what each block keeps, 4 bytes each
-    assert base.activations == 8 * 4 * sum(i.saved_activations for i in r.nodes.values())
+    # per sample: the sum of what each block keeps, 4 bytes each; an activation that
+    # runs in place (LeNet's ReLUs after a convolution) keeps its input's storage
+    assert r.inplace == {"a1", "a3"}
+    assert base.activations == 8 * 4 * sum(i.saved_activations for n, i in r.nodes.items()
+                                           if n not in r.inplace)
     assert r.nodes["x"].saved_activations == 0  # the images are counted once, as inputs
 
 
@@ -117,8 +120,8 @@ def test_nodes_without_shape_count_nothing():
     r = analyze(g)
     assert not r.ok
     m = r.memory(8)
+    assert "a1" in r.inplace   # after c1, in place: no storage of its own
     assert m.activations == 8 * 4 * (r.nodes["c1"].saved_activations
-                                     + r.nodes["a1"].saved_activations
                                      + r.nodes["s2"].saved_activations)
 
 
@@ -187,7 +190,8 @@ def test_estimate_is_within_a_factor_of_two_of_what_autograd_keeps(name):
     est = r.memory(batch_size=8, precision="fp32", optimizer="sgd")
     measured = measured_training_activations(g, batch=8)
     ratio = (est.activations + est.inputs) / measured
-    assert 0.5 <= ratio <= 2.0, f"{name}: estimate/measured = {ratio:.2f}"
+    # measured: conv_net 1.01, resnet 1.00, bottleneck 1.00, inception_dense 1.21
+    assert 0.9 <= ratio <= 1.25, f"{name}: estimate/measured = {ratio:.2f}"
 
 
 # One case per block; the block's own saved tensors are measured in isolation: what
@@ -264,3 +268,17 @@ def test_block_saved_activations_match_autograd(type_name, raw, shapes):
         assert out < estimate < measured
         return
     assert estimate == pytest.approx(measured, rel=0.05), (estimate, measured)
+
+
+def test_an_activation_runs_in_place_only_where_nothing_else_reads_its_input():
+    from engine.compile import compile_graph
+
+    g = lenet()
+    r = analyze(g)
+    assert "a1" in r.inplace and compile_graph(g).get_submodule("a1").inplace
+    g.add_node("tap", "Flatten")              # a second reader of c1's output
+    g.add_edge("c1", "tap")
+    r2 = analyze(g)
+    assert "a1" not in r2.inplace and not compile_graph(g, r2).get_submodule("a1").inplace
+    extra = r2.memory(8, "fp32", "sgd").activations - r.memory(8, "fp32", "sgd").activations
+    assert extra == 8 * 4 * r2.nodes["a1"].saved_activations   # now it has its own storage
