@@ -17,8 +17,6 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
 
-    from widgets.style import apply_theme
-
     from .mainwindow import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -32,7 +30,7 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
         settings = QSettings(os.path.join(scratch, "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
     theme = window.settings.value("theme", "system")
-    apply_theme(app, None if theme == "system" else theme == "dark")
+    window.set_theme(None if theme == "system" else theme == "dark")  # canvas, plots too
     if screenshot:
         return _screenshot(app, window, path, screenshot)
     window.show()

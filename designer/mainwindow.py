@@ -406,7 +406,9 @@ class MainWindow(QMainWindow):
 
     def set_theme(self, dark: bool | None) -> None:
         apply_theme(QApplication.instance(), dark)
-        self.canvas.set_dark(bool(dark) if dark is not None else _system_dark())
+        is_dark = bool(dark) if dark is not None else _system_dark()
+        self.canvas.set_dark(is_dark)
+        self.training.plots.set_dark(is_dark)
         self.settings.setValue("theme", "system" if dark is None else
                                ("dark" if dark else "light"))
 

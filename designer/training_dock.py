@@ -238,8 +238,17 @@ class TrainingDock(QWidget):
         self.panel.set_progress(0, 1, 0, 1, "starting…")
         self.panel.set_status("loading the data and building the network…")
         self.controller.start(self.doc.graph, config, out_dir=out,
-                              probe_nodes=self._selected[:1])
+                              probe_nodes=self._selected[:1] or self._default_probe())
         return True
+
+    def _default_probe(self) -> list[str]:
+        """With no block selected, the first convolution: the Feature maps tab then shows
+        something from the first step, and selecting a block switches it."""
+        graph = self.doc.graph
+        for n in graph.topo_order() or []:
+            if graph.type_of(n) in ("Conv2d", "ConvTranspose2d"):
+                return [n]
+        return []
 
     def stop(self) -> None:
         if self.controller is not None and self.controller.is_running:

@@ -109,7 +109,7 @@ class FeatureMapView(QWidget):
         self._dead = (0, 0)
         self._texts: list[pg.TextItem] = []
 
-        self.title = QLabel("no activations yet")
+        self.title = QLabel("no activations yet: select a block, then train")
         self.probe_widget = pg.GraphicsLayoutWidget()
         self.probe_widget.setFixedSize(140, 140)
         self._probe_view, self.probe_item = _image_view(self.probe_widget)

@@ -75,6 +75,7 @@ class TrainingPlots(QWidget):
         self._dirty = False
         self._run_counter = 0
         self._log = False
+        self._dark = False
 
         self.loss_plot = self._make_plot("loss")
         self.loss_plot.getAxis("left").enableAutoSIPrefix(False)  # no "loss (x0.001)"
@@ -173,6 +174,21 @@ class TrainingPlots(QWidget):
         if val_acc is not None and math.isfinite(val_acc):
             run.series["val_acc"].append(step, val_acc)
         self._mark_dirty()
+
+    def set_dark(self, dark: bool) -> None:
+        """Follow the application's theme: a white plot in a dark window glares."""
+        background, ink = ("#1e1f22", "#d0d0d0") if dark else ("w", "#222")
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            plot.setBackground(background)
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(ink)
+                axis.setTextPen(ink)
+        self.legend.setLabelTextColor(ink)
+        self._dark = dark
+
+    def is_dark(self) -> bool:
+        return self._dark
 
     def set_log_scale(self, flag: bool) -> None:
         """Logarithmic loss axis: early and late losses differ by orders of magnitude."""

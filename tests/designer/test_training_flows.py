@@ -412,6 +412,9 @@ def test_mistakes_gallery_after_one_epoch_matches_the_confusion_matrix(window, d
     else:
         assert gallery.count() == 0
         assert "Epoch 1" in gallery.message() and "correctly" in gallery.message()
+    # nothing was selected: the feature maps show the first convolution all the same
+    assert window.canvas.selected_nodes() == []
+    assert dock.maps.title.text().startswith("conv1") and dock.maps.tile_grid() != (0, 0)
 
 
 # ---- 7. The device list ------------------------------------------------------------------

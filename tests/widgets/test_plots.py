@@ -181,3 +181,12 @@ def test_log_box_and_clear_earlier_runs_are_one_click_away(plots, qtbot):
     assert plots.run_labels() == ["third"] and plots.point_count() == 3
     items = plots.loss_plot.getPlotItem().listDataItems()
     assert len(items) == 3                           # loss, smoothed, validation: one run
+
+
+def test_dark_theme_darkens_the_plots(plots):
+    plots.set_dark(True)
+    assert plots.is_dark()
+    assert plots.loss_plot.backgroundBrush().color().lightness() < 60
+    assert plots.acc_plot.getAxis("left").textPen().color().lightness() > 180
+    plots.set_dark(False)
+    assert plots.loss_plot.backgroundBrush().color().lightness() > 240
