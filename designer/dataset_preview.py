@@ -69,6 +69,7 @@ class DatasetScout(QObject):
         self._cache: dict[tuple, DatasetPreview] = {}
         self._threads: list[threading.Thread] = []
         self._devices_sent = False
+        self._closed = False
         self._answer.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def request(self, source: str, image_shape: tuple[int, int, int] | None = None,
@@ -93,9 +94,22 @@ class DatasetScout(QObject):
         for thread in list(self._threads):
             thread.join(timeout)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Before the window goes: no new work, and nothing more is emitted into Qt
+        (a thread talking to Qt while the interpreter shuts down can crash it). A
+        download still running is left to die with the process."""
+        self._closed = True
+        self.wait(timeout)
+
+    def _emit(self, signal, *args) -> None:
+        if not self._closed:
+            signal.emit(*args)
+
     # ---- background threads -------------------------------------------------------------
 
     def _spawn(self, target, *args) -> None:
+        if self._closed:
+            return
         self._threads = [t for t in self._threads if t.is_alive()]
         thread = threading.Thread(target=target, args=args, daemon=True,
                                   name="convas-dataset-preview")
@@ -111,7 +125,7 @@ class DatasetScout(QObject):
         if not self._devices_sent:
             self._devices_sent = True
             from engine.device import available_devices
-            self.devices.emit(available_devices())
+            self._emit(self.devices, available_devices())
         try:
             ds = load_dataset(source, image_shape=image_shape,
                               val_fraction=settings.get("val_fraction", 0.2),
@@ -130,7 +144,7 @@ class DatasetScout(QObject):
                                     list(ds.classes), ds.train.x[index].numpy().copy(),
                                     labels[index].copy())
             self._cache[key] = result
-        self._answer.emit(number, result)
+        self._emit(self._answer, number, result)
 
     def _deliver(self, number: int, result: DatasetPreview | PreviewFailure) -> None:
         with self._lock:
@@ -142,9 +156,9 @@ class DatasetScout(QObject):
         from engine.data import download
 
         try:
-            download(name, progress=lambda done, total: self.download_progress.emit(
-                name, int(done), int(total or 0)))
+            download(name, progress=lambda done, total: self._emit(
+                self.download_progress, name, int(done), int(total or 0)))
         except Exception as exc:  # noqa: BLE001 - network, disk, checksum: all said plainly
-            self.downloaded.emit(name, str(exc))
+            self._emit(self.downloaded, name, str(exc))
         else:
-            self.downloaded.emit(name, "")
+            self._emit(self.downloaded, name, "")

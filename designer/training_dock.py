@@ -96,7 +96,9 @@ class TrainingDock(QWidget):
         doc.analysis_changed.connect(self._check_fit)
         self._show_settings()
         # The first preview (and with it torch's import) waits until the window is up.
-        QTimer.singleShot(300, self.request_preview)
+        self._first_preview = QTimer(self, singleShot=True, interval=300)
+        self._first_preview.timeout.connect(self.request_preview)
+        self._first_preview.start()
 
     # ---- settings and the dataset ------------------------------------------------------
 
@@ -271,6 +273,13 @@ class TrainingDock(QWidget):
         thread that reads it (it outlives the run by the child's exit)."""
         if self.controller is not None:
             self.controller.wait(30_000)
+
+    def shutdown(self) -> None:
+        """The window is closing: end the run (keeping its checkpoint) and the
+        background work, so no thread is left talking to Qt."""
+        self._first_preview.stop()
+        self.stop_and_wait()
+        self.scout.close()
 
     @property
     def is_running(self) -> bool:

@@ -18,7 +18,6 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(w)
     w.activateWindow()
     yield w
-    w.training.stop_and_wait()   # else closing would ask whether to stop it, and wait
-    w.training.scout.wait(30)
+    w.training.shutdown()   # else closing would ask whether to stop a run, and wait
     w.doc.undo_stack.setClean()
     w.close()
