@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S", file_menu)
         file_menu.addSeparator()
         export = file_menu.addMenu("&Export")
+        self._export_menu = export
+        self._exporting = False
         self._action("&ONNX…", lambda: self.export("onnx"), None, export)
         self._action("&PyTorch .py…", lambda: self.export("pytorch"), None, export)
         self._action("&Checkpoint (trained weights)…", lambda: self.export("checkpoint"), None,
@@ -309,7 +311,7 @@ class MainWindow(QMainWindow):
         import shutil
 
         from engine.checkpoint import CheckpointError
-        from engine.export import ExportError, export_onnx, export_pytorch
+        from engine.export import ExportError, export_pytorch
 
         interactive = path is None
         suffix = {"onnx": ".onnx", "pytorch": ".py", "checkpoint": ".pt"}[fmt]
@@ -345,7 +347,9 @@ class MainWindow(QMainWindow):
                     message += (f", trained weights to {weights.name} "
                                 f"(model.load_state_dict(torch.load(...)))")
             else:
-                message = export_onnx(self.doc.graph, path, state_dict=state).describe()
+                ok, message = self._export_onnx_in_child(path, state)
+                if not ok:
+                    raise ExportError(message)
             message += note
         except (GraphError, ExportError, CheckpointError, OSError) as exc:
             message = ""
@@ -360,6 +364,35 @@ class MainWindow(QMainWindow):
         if interactive:
             QMessageBox.information(self, "Exported", message)
         return True
+
+    def _export_onnx_in_child(self, path: str, state: dict | None) -> tuple[bool, str]:
+        """Run the export and its onnxruntime check in a child process while this event
+        loop keeps running (the window repaints, a run keeps reporting)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        from engine.export.in_child import start_onnx_export
+
+        future = start_onnx_export(self.doc.graph, path, state)
+        loop = QEventLoop()
+        poll = QTimer(interval=50)
+        poll.timeout.connect(lambda: future.done() and loop.quit())
+        self._exporting = True
+        self._export_menu.setEnabled(False)
+        try:
+            poll.start()
+            if not future.done():
+                loop.exec()
+        finally:
+            poll.stop()
+            self._exporting = False
+            self._export_menu.setEnabled(True)
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            return False, ("the export process ended unexpectedly (out of memory?); the "
+                           "design is unchanged")
 
     def _trained_weights(self) -> tuple[dict | None, str]:
         """The last run's weights when they fit the design as it is now, and a note
@@ -444,6 +477,11 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._exporting:  # the export's own event loop is running: let it finish
+            self.statusBar().showMessage("an export is running: close again when it is done",
+                                         10_000)
+            event.ignore()
+            return
         if not self.maybe_save():
             event.ignore()
             return

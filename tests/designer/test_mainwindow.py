@@ -237,3 +237,26 @@ def test_dragging_a_wire_end_to_another_block_is_one_undo_step(window):
     assert [(e.src, e.dst, e.port) for e in doc.graph.edges()] == [(a, c, 0)]
     key(window, Qt.Key.Key_Z, CTRL)                  # one step back: the wire as it was
     assert normalised(doc.to_dict()) == before
+
+
+def test_onnx_export_runs_in_a_child_while_the_window_keeps_working(window, tmp_path,
+                                                                     monkeypatch):
+    from PySide6.QtCore import QTimer
+
+    window.doc.new_from(template_graph("x_vs_o"))
+    ticks = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    assert window.export("onnx", str(tmp_path / "xo.onnx"))
+    timer.stop()
+    assert (tmp_path / "xo.onnx").stat().st_size > 10_000
+    message = window.statusBar().currentMessage()
+    assert "onnxruntime agrees" in message and "no training run yet" in message
+    assert len(ticks) >= 20          # the export took seconds; the event loop never stopped
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda parent, title, text: warnings.append(text)))
+    assert not window.export("onnx", str(tmp_path / "no" / "such" / "dir" / "xo.onnx"))
+    assert len(warnings) == 1 and "does not exist" in warnings[0]
+    assert window._export_menu.isEnabled()
