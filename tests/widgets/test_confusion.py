@@ -13,13 +13,8 @@ CLASSES = ["cat", "dog", "bird"]
 
 
 @pytest.fixture
-def view(qtbot):
-    widget = ConfusionView()
-    qtbot.addWidget(widget)
-    widget.resize(500, 300)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def view(shown):
+    return shown(ConfusionView(), 500, 300)
 
 
 def test_shows_counts_and_headers(view):

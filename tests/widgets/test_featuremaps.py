@@ -10,13 +10,8 @@ from widgets.featuremaps import MAX_CHANNELS, FeatureMapView, grid_for, normalis
 
 
 @pytest.fixture
-def view(qtbot):
-    widget = FeatureMapView()
-    qtbot.addWidget(widget)
-    widget.resize(800, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def view(shown):
+    return shown(FeatureMapView(), 800, 400)
 
 
 def relu_maps(c: int, h: int, w: int, dead: int = 0) -> np.ndarray:

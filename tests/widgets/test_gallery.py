@@ -20,13 +20,8 @@ from widgets.gallery import (
 
 
 @pytest.fixture
-def gallery(qtbot):
-    widget = ImageGallery()
-    qtbot.addWidget(widget)
-    widget.resize(700, 500)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def gallery(shown):
+    return shown(ImageGallery(), 700, 500)
 
 
 def as_array(image: QImage) -> np.ndarray:

@@ -14,13 +14,8 @@ from widgets.param_editors import FloatEditor, Int2Editor, IntEditor, SciSpinBox
 
 
 @pytest.fixture
-def inspector(qtbot):
-    widget = Inspector()
-    qtbot.addWidget(widget)
-    widget.resize(340, 700)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def inspector(shown):
+    return shown(Inspector(), 340, 700)
 
 
 @pytest.fixture

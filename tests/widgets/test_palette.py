@@ -23,13 +23,8 @@ from widgets.style import (
 
 
 @pytest.fixture
-def palette(qtbot):
-    widget = Palette()
-    qtbot.addWidget(widget)
-    widget.resize(240, 700)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def palette(shown):
+    return shown(Palette(), 240, 700)
 
 
 def _double_click(qtbot, widget, pos) -> None:

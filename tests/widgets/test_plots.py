@@ -10,13 +10,8 @@ from widgets.plots import MAX_RUNS, TrainingPlots
 
 
 @pytest.fixture
-def plots(qtbot):
-    widget = TrainingPlots()
-    qtbot.addWidget(widget)
-    widget.resize(600, 500)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def plots(shown):
+    return shown(TrainingPlots(), 600, 500)
 
 
 def feed(plots: TrainingPlots, steps: int, start: float = 2.0) -> None:

@@ -16,13 +16,8 @@ ITEMS = [
 
 
 @pytest.fixture
-def problems(qtbot):
-    widget = ProblemsList()
-    qtbot.addWidget(widget)
-    widget.resize(420, 240)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+def problems(shown):
+    return shown(ProblemsList(), 420, 240)
 
 
 def test_lists_errors_first_with_icons(problems):
