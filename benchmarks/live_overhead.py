@@ -1,5 +1,5 @@
 """What the live views cost: training throughput with the Training dock's curves,
-feature maps (probed every 10 steps, shown beside the curves), confusion matrix and
+feature maps (probed twice a second, shown beside the curves), confusion matrix and
 mistakes gallery on, over the same training headless; and how responsive the GUI
 stays meanwhile (gaps between ticks of a 10 ms timer in the GUI thread). Runs
 alternate headless / GUI, so noise hits both alike.
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from designer.mainwindow import MainWindow  # noqa: E402
 from designer.templates import template_files  # noqa: E402
+from designer.training_dock import PROBE_SECONDS  # noqa: E402
 from engine import Graph  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.train import Trainer  # noqa: E402
@@ -66,7 +67,8 @@ def main() -> None:
     headless, live, gaps = [], [], []
     for _ in range(args.rounds):
         events: list[EpochEvent] = []
-        config = TrainConfig.from_dict({**graph.training, **settings, "probe_every": 10})
+        config = TrainConfig.from_dict({**graph.training, **settings, "probe_every": 0,
+                                        "probe_seconds": PROBE_SECONDS})
         Trainer(graph, config, dataset=data,
                 callback=lambda e, out=events: isinstance(e, EpochEvent) and out.append(e)).run()
         headless.append(images_per_s(events, len(data.train)))

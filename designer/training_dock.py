@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from .document import Document
     from .training import TrainingController
 
-PROBE_EVERY = 10  # steps between feature-map probes during a run
+PROBE_SECONDS = 0.5  # feature maps about twice a second, however long a step takes
 DATASET_SPECIFIC = ("classes", "limit", "dataset_options")
 
 
@@ -223,7 +223,8 @@ class TrainingDock(QWidget):
             c.running_changed.connect(self._on_running)
         try:  # the panel's edits are already in the design; its defaults fill the rest
             config = TrainConfig.from_dict({**self.panel.settings(), **self.doc.graph.training,
-                                            "probe_every": PROBE_EVERY})
+                                            "probe_every": 0,
+                                            "probe_seconds": PROBE_SECONDS})
         except ConfigError as exc:
             self.panel.set_status(str(exc), error=True)
             return False

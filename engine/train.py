@@ -79,6 +79,7 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._checkpoint: Path | None = None
+        self._last_probe = -math.inf  # the first step is probed: maps from the start
 
     # ---- control from other threads ------------------------------------------------
 
@@ -243,7 +244,8 @@ class Trainer:
                     sums.zero_()
                     seen = 0
                     window_start = time.perf_counter()
-                if cfg.probe_every and global_step % cfg.probe_every == 0:
+                if (cfg.probe_every and global_step % cfg.probe_every == 0) or (
+                        cfg.probe_seconds and now - self._last_probe >= cfg.probe_seconds):
                     self._probe(global_step)
             if self.scheduler is not None and not self.schedule_per_step:
                 self.scheduler.step()
@@ -251,7 +253,7 @@ class Trainer:
                                        time.perf_counter() - epoch_start)
             epochs_done = epoch
             self.callback(event)
-            if cfg.probe_every:
+            if cfg.probe_every or cfg.probe_seconds:
                 self._probe(global_step)
             self._save(epoch)
         return DoneEvent(False, epochs_done, self._checkpoint, list(self.metrics))
@@ -332,6 +334,9 @@ class Trainer:
         return loss_sum.item() / n, float(np.trace(matrix)) / n, matrix
 
     def _probe(self, global_step: int) -> None:
+        """One probe image through the network: a single-image forward, a small
+        fraction of a training step, so probing twice a second costs next to nothing."""
+        self._last_probe = time.perf_counter()
         nodes = self._probe_nodes
         if not nodes:
             return

@@ -47,6 +47,7 @@ class TrainConfig:
     channels_last: bool | None = None       # None: on for CUDA
     compile: bool = False                   # torch.compile the model (CUDA mostly)
     probe_every: int = 0                    # steps between feature-map probes (0: never)
+    probe_seconds: float = 0.0              # or: seconds between probes (0: not by time)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, **overrides: Any) -> TrainConfig:
@@ -89,3 +90,5 @@ class TrainConfig:
         need(isinstance(self.crop_padding, int) and self.crop_padding >= 0,
              f"crop_padding {self.crop_padding!r} must be a whole number ≥ 0")
         need(self.step_size >= 1, f"step_size {self.step_size} must be ≥ 1")
+        need(isinstance(self.probe_seconds, int | float) and self.probe_seconds >= 0,
+             f"probe_seconds {self.probe_seconds!r} must be a number ≥ 0")

@@ -205,3 +205,18 @@ def test_device_choices_name_the_gpu_and_its_memory(monkeypatch):
     choices = dict(available_devices())
     assert choices["cuda"] == "cuda: NVIDIA H100 80GB HBM3 (80.0 GiB)"
     assert "NVIDIA H100" in choices["auto"] and choices["cpu"].startswith("CPU")
+
+
+@pytest.mark.parametrize("seconds, expected", [(1e-9, "every step"), (3600.0, "first only")])
+def test_probes_by_time_whatever_a_step_takes(xo_data, seconds, expected):
+    events = []
+    cfg = TrainConfig(epochs=1, batch_size=32, device="cpu", probe_seconds=seconds)
+    trainer = Trainer(xo(), cfg, dataset=xo_data, probe_nodes=["conv1"], report_interval=0,
+                      callback=events.append)
+    trainer.run()
+    steps = len(trainer.train_batches)
+    probed = [e.global_step for e in events if isinstance(e, FeatureMapEvent)]
+    if expected == "every step":              # then one more at the end of the epoch
+        assert probed == [*range(1, steps + 1), steps]
+    else:                                     # step one (maps at once), then the epoch end
+        assert probed == [1, steps]
