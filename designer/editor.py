@@ -22,6 +22,9 @@ from .document import Document
 GROWING = {"Add", "Concat"}  # blocks that show one free input slot more than they use
 
 
+EMPTY_HINT = ("Drag blocks here from the palette on the left (an Input first), or start "
+              "from a working network: File → New from Template, e.g. “X vs O”.")
+
 class Editor(QObject):
     """Keeps the views a projection of one Document."""
 
@@ -124,6 +127,7 @@ class Editor(QObject):
 
     def refresh_analysis(self) -> None:
         """Badges, errors, wire labels, summary, problems and status after any change."""
+        self.canvas.set_empty_hint("" if len(self.doc.graph) else EMPTY_HINT)
         warnings = self._warnings()
         changed = set()
         for n in self.doc.graph.nodes:

@@ -260,3 +260,14 @@ def test_onnx_export_runs_in_a_child_while_the_window_keeps_working(window, tmp_
     assert not window.export("onnx", str(tmp_path / "no" / "such" / "dir" / "xo.onnx"))
     assert len(warnings) == 1 and "does not exist" in warnings[0]
     assert window._export_menu.isEnabled()
+
+
+def test_an_empty_canvas_says_how_to_start(window):
+    hint = window.canvas.empty_hint
+    assert hint.isVisible() and "palette" in hint.text() and "Template" in hint.text()
+    drop_block(window.canvas, "Input", QPointF(0, 0))
+    assert not hint.isVisible()
+    window.doc.undo()
+    assert hint.isVisible()
+    window.doc.new_from(template_graph("x_vs_o"))
+    assert not hint.isVisible()

@@ -194,8 +194,28 @@ class GraphCanvas(NavigableView):
         self.banner.setVisible(bool(text))
         self.place_banner()
 
+    def set_empty_hint(self, text: str) -> None:
+        """What to do on an empty canvas, in its middle; "" hides it."""
+        if not hasattr(self, "empty_hint"):
+            self.empty_hint = QLabel(self.viewport())
+            self.empty_hint.setObjectName("canvasEmptyHint")
+            self.empty_hint.setWordWrap(True)
+            self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.empty_hint.setStyleSheet("#canvasEmptyHint { color: #8a8f98; "
+                                          "font-size: 15px; background: transparent; }")
+            self.empty_hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.empty_hint.setText(text)
+        self.empty_hint.setVisible(bool(text))
+        self.place_banner()
+
     def place_banner(self) -> None:
-        if not hasattr(self, "banner") or not self.banner.isVisible():
+        hint = getattr(self, "empty_hint", None)
+        if hint is not None and not hint.isHidden():
+            vp = self.viewport().rect()
+            hint.setFixedWidth(min(max(vp.width() - 40, 100), 520))
+            hint.adjustSize()
+            hint.move((vp.width() - hint.width()) // 2, (vp.height() - hint.height()) // 2)
+        if not hasattr(self, "banner") or self.banner.isHidden():
             return
         vp = self.viewport().geometry()
         width = min(vp.width() - 20, 560)
