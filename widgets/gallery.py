@@ -280,9 +280,6 @@ class ImageGallery(QWidget):
         self._list.setIconSize(QSize(px, px))
         self._fill()
 
-    def thumbnail_size(self) -> int:
-        return self._size
-
     def count(self) -> int:
         return self._list.count()
 
