@@ -491,3 +491,17 @@ def test_start_with_an_impossible_design_says_why_at_once(window, dock, qtbot):
     text = dock.panel.status.text()
     assert "cannot train" in text and "Problems" in text and dock.panel.status.property("error")
     assert window.canvas.read_only is False
+
+
+def test_f5_starts_and_shift_f5_stops_a_run(window, dock, qtbot):
+    open_xo(window, **SMALL, epochs=200, batch_size=8)
+    QTest.keyClick(window, Qt.Key.Key_F5)
+    assert dock.is_running and not window.train_action.isEnabled()
+    finished: list = []
+    dock.controller.finished.connect(finished.append)
+    steps: list = []
+    dock.controller.step.connect(steps.append)
+    qtbot.waitUntil(lambda: bool(steps), timeout=WAIT)
+    QTest.keyClick(window, Qt.Key.Key_F5, SHIFT)
+    qtbot.waitUntil(lambda: bool(finished), timeout=WAIT)
+    assert isinstance(finished[0], DoneEvent) and finished[0].stopped
