@@ -181,17 +181,15 @@ class Editor(QObject):
     def _memory_settings(self) -> dict:
         """The design's own batch size and optimizer (the file's ``training`` key), so
         the estimate is for the run the Training dock would start."""
-        t = self.doc.graph.training
-        out: dict = {}
-        if isinstance(t.get("batch_size"), int) and t["batch_size"] >= 1:
-            out["batch_size"] = t["batch_size"]
-        if t.get("optimizer") in ("sgd", "adam", "adamw"):
-            out["optimizer"] = t["optimizer"]
-        if t.get("precision") in ("fp32", "bf16", "fp16"):
-            out["precision"] = t["precision"]
-        if isinstance(t.get("momentum"), int | float):
-            out["momentum"] = float(t["momentum"])
-        return out
+        from engine.train_config import ConfigError, TrainConfig
+
+        try:  # the trainer's own reading of the key, defaults and checks included
+            cfg = TrainConfig.from_dict(self.doc.graph.training)
+        except ConfigError:  # a broken setting is reported when training starts
+            cfg = TrainConfig()
+        return {"batch_size": cfg.batch_size, "optimizer": cfg.optimizer,
+                "momentum": float(cfg.momentum),
+                "precision": "fp32" if cfg.precision == "auto" else cfg.precision}
 
     # ---- selection and the inspector -----------------------------------------------
 

@@ -70,7 +70,6 @@ class TrainingDock(QWidget):
         layout.addWidget(self.splitter, 1)
         self.controller: TrainingController | None = None
         self.checkpoint: Path | None = None
-        self.info = None              # the current run's ReadyEvent
         self.preview: DatasetPreview | None = None
         self._runs = 0
         self._selected: list[str] = []
@@ -234,7 +233,6 @@ class TrainingDock(QWidget):
         out = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
         self.plots.start_run(f"{self.doc.graph.name} #{self._runs}")
         self._probe_shown = -1
-        self.info = None
         self.confusion.clear()
         self.mistakes.show_message("Misclassified validation images appear here after "
                                    "each epoch.")
@@ -283,6 +281,11 @@ class TrainingDock(QWidget):
         self.scout.close()
 
     @property
+    def info(self):
+        """The current (or last) run's ReadyEvent: classes, sizes, device, probes."""
+        return self.controller.info if self.controller is not None else None
+
+    @property
     def is_running(self) -> bool:
         return self.controller is not None and self.controller.is_running
 
@@ -295,7 +298,6 @@ class TrainingDock(QWidget):
         self.running_changed.emit(running)
 
     def _on_ready(self, e) -> None:
-        self.info = e
         self.maps.set_probe_count(len(e.probe_images), 0)
         self._show_probe(0)
         self.panel.set_status(f"training on {e.device}, {e.precision} · {e.train_size:,} "
