@@ -17,7 +17,11 @@ def run_app(path: str | None = None, screenshot: str | None = None) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
 
+    from engine.plugins import load_plugins
+
     from .mainwindow import MainWindow
+
+    load_plugins()  # before the window: the palette lists them; broken ones are reported
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Convas")

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine import CATALOGUE, Graph, Report, analyze
-from engine.graph import FORMAT, ID_PATTERN, VERSION
+from engine.graph import FORMAT, VERSION
 
 from .commands import (
     AddNode,
@@ -41,15 +41,6 @@ from .commands import (
     SetTraining,
 )
 
-# Short id prefixes: a block's id becomes its module name, so keep them readable.
-ID_PREFIX = {
-    "Conv2d": "conv", "ConvTranspose2d": "deconv", "MaxPool2d": "maxpool",
-    "AvgPool2d": "avgpool", "AdaptiveAvgPool2d": "adaptpool", "GlobalAvgPool": "gap",
-    "BatchNorm": "bn", "Dropout": "dropout", "Flatten": "flatten", "Linear": "fc",
-    "Add": "add", "Concat": "concat", "Upsample": "upsample", "Input": "input",
-    "Output": "out", "ResidualBlock": "res", "InceptionBlock": "inception",
-    "DenseBlock": "dense",
-}
 BELOW = 100.0  # vertical step between a block and the one added after it (as templates)
 DUPLICATE_OFFSET = (40.0, 40.0)
 
@@ -437,11 +428,9 @@ class Document(QObject):
 
 
 def _prefix(type_name: str, params: Mapping[str, Any]) -> str:
-    """``conv`` for Conv2d, the function name (``relu``) for an Activation."""
-    if type_name == "Activation":
-        fn = params.get("function", CATALOGUE["Activation"].param_index["function"].default)
-        return fn if isinstance(fn, str) and ID_PATTERN.match(fn) else "act"
-    return ID_PREFIX.get(type_name, type_name.lower())
+    """``conv`` for Conv2d, the function name (``relu``) for an Activation: the block's
+    ``id_prefix`` in the catalogue (an id becomes a module name, so keep it readable)."""
+    return CATALOGUE[type_name].prefix(params)
 
 
 def _fresh_id(prefix: str, taken: set[str]) -> str:

@@ -248,28 +248,31 @@ def analyze(graph: Graph) -> Report:
 
     errors = list(structure.graph_errors)
     errors += [i.error for i in infos.values() if i.error is not None]
-    inplace = frozenset(n for n, i in infos.items() if i.error is None
+    may = {t for t, s in CATALOGUE.items() if s.inplace_when is not None}  # Activation
+    inplace = frozenset(n for n, i in infos.items() if i.type in may and i.error is None
                         and runs_inplace(graph, n, i))
     return Report(graph.name, infos, errors, list(structure.warnings), structure.inputs,
                   structure.output, inplace)
 
 
-# An activation may overwrite its input when nothing else reads it and the block that
-# made it does not keep its output for backward, as hand-written ResNets do: it saves
-# an activation-sized tensor per use. The compiler builds such activations in place and
-# the memory estimate gives them no memory of their own, both from this one rule.
-_INPLACE_ACTIVATIONS = {"relu", "relu6", "leaky_relu"}
-_OUTPUT_NOT_SAVED = {"Conv2d", "ConvTranspose2d", "Linear", "BatchNorm", "Add", "Concat"}
-
-
 def runs_inplace(graph: Graph, node_id: str, info: NodeInfo) -> bool:
-    if info.type != "Activation" or info.resolved.get("function") not in _INPLACE_ACTIVATIONS:
+    """Whether a block may overwrite its input, as hand-written ResNets do with ReLU.
+
+    It may when its spec allows it for these params (``inplace_when``), nothing else
+    reads its input, and the block that made the input does not keep its output for
+    backward (``backward_keeps_output``). It saves an activation-sized tensor per use.
+    The compiler builds such blocks in place and the memory estimate gives them no
+    memory of their own, both from this one rule.
+    """
+    when = CATALOGUE[info.type].inplace_when
+    if when is None or not when(info.resolved):
         return False
     sources = graph.inputs_of(node_id)
     if len(sources) != 1:
         return False
     src = sources[0][1]
-    return graph.type_of(src) in _OUTPUT_NOT_SAVED and graph.nx.out_degree(src) == 1
+    return (not CATALOGUE[graph.type_of(src)].backward_keeps_output
+            and graph.nx.out_degree(src) == 1)
 
 
 @dataclass

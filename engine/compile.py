@@ -15,11 +15,11 @@ from collections.abc import Iterable
 import networkx as nx
 from torch import fx, nn
 
-from .analysis import Report, analyze, runs_inplace
+from .analysis import NodeInfo, Report, analyze, runs_inplace
 from .blocks import CATALOGUE
 from .errors import GraphError
 from .graph import Graph
-from .spec import Functional
+from .spec import Functional, Recipe, Shape
 
 # Names a node id cannot take in the module or its generated code: attributes a
 # GraphModule already has (``training``, ``forward``, ``to``), Python keywords, ``self``,
@@ -60,6 +60,7 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
     root = nn.Module()
     fxg = fx.Graph()
     values: dict[str, fx.Node] = {}
+    recipes: dict[str, Recipe] = {}
     for n, info in report.nodes.items():
         if n not in used:
             continue
@@ -73,17 +74,28 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
             fxg.output(args[0])
             continue
         shapes = [report.nodes[s].output_shape for s in sources]
-        built = spec.build(info.resolved, shapes)
-        if isinstance(built, Functional):
-            call_args = ((args,) if built.list_input else tuple(args)) + built.args
-            values[n] = fxg.create_node("call_function", built.fn, call_args, name=names[n])
+        made = node_recipe(graph, n, info, shapes)
+        if isinstance(made, Functional):
+            call_args = ((args,) if made.list_input else tuple(args)) + made.args
+            values[n] = fxg.create_node("call_function", made.fn, call_args, name=names[n])
         else:
-            if runs_inplace(graph, n, info):
-                built.inplace = True
-            root.add_module(names[n], built)
+            recipes[names[n]] = made
+            root.add_module(names[n], made.build())
             values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])
     fxg.lint()
     module = fx.GraphModule(root, fxg, class_name=class_name_for(graph.name))
     # node id → fx node name (fx renames e.g. "input" to "input_1"), for feature-map taps
     module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
+    # submodule name → the Recipe it was built from, which the .py export writes out
+    module.meta["convas_recipes"] = recipes
     return module
+
+
+def node_recipe(graph: Graph, node_id: str, info: NodeInfo,
+                shapes: list[Shape]) -> Recipe | Functional:
+    """The catalogue's recipe for one analysed node, built in place where the analysis
+    says it may run so (``runs_inplace``)."""
+    made = CATALOGUE[info.type].recipe(info.resolved, shapes)
+    if isinstance(made, Recipe) and runs_inplace(graph, node_id, info):
+        made = made.with_kwargs(inplace=True)
+    return made

@@ -74,8 +74,7 @@ class Graph:
         if node_id in self.nx:
             raise ValueError(f"id {node_id!r} is already used: choose another id")
         if type_name not in CATALOGUE:
-            raise ValueError(f"unknown block type {type_name!r}; known types: "
-                             + ", ".join(CATALOGUE))
+            raise ValueError(unknown_type_message(type_name))
         self.nx.add_node(node_id, type=type_name, params=dict(params or {}),
                          pos=tuple(pos) if pos is not None else None, extra=dict(extra or {}))
         self._node_revision[node_id] = 0
@@ -276,6 +275,15 @@ class Graph:
         return f"Graph({self.name!r}, {len(self)} nodes, {self.nx.number_of_edges()} edges)"
 
 
+def unknown_type_message(type_name: Any) -> str:
+    """Names the type, the built-in ones and where plug-in blocks are looked for."""
+    from .plugins import ENV_VAR, folders_text
+
+    return (f"unknown block type {type_name!r}: use one of {', '.join(CATALOGUE)}, or, if it "
+            f"is a plug-in block, put its .py file in one of the folders searched for "
+            f"plug-ins ({folders_text()}; add folders with {ENV_VAR})")
+
+
 def _plain_number(v: float) -> float | int:
     return int(v) if float(v).is_integer() else v
 
@@ -286,6 +294,7 @@ class _GraphReader:
     def __init__(self, data: Any) -> None:
         self.data = data
         self.problems: list[NodeError] = []
+        self.refused: set[str] = set()  # valid ids of nodes refused (an unknown type)
 
     def fail(self, message: str, node: str | None = None) -> None:
         self.problems.append(NodeError(node, message))
@@ -346,9 +355,13 @@ class _GraphReader:
             self.fail(f"id {nid!r} is used twice: rename one of them", nid)
             return
         type_name = node.get("type")
+        if isinstance(type_name, str) and type_name not in CATALOGUE:
+            from .plugins import ensure_loaded
+
+            ensure_loaded()  # a plug-in's block, in a process that has not loaded them yet
         if type_name not in CATALOGUE:
-            self.fail(f"unknown block type {type_name!r}: use one of " + ", ".join(CATALOGUE),
-                      nid)
+            self.fail(unknown_type_message(type_name), nid)
+            self.refused.add(nid)  # its wires are not reported again as dangling
             return
         params = node.get("params", {})
         if not isinstance(params, dict):
@@ -370,6 +383,8 @@ class _GraphReader:
             return
         src, dst, port = edge.get("from"), edge.get("to"), edge.get("port", 0)
         missing = [end for end in (src, dst) if not isinstance(end, str) or end not in g]
+        if missing and all(end in self.refused for end in missing):
+            return
         if missing:
             known = dst if isinstance(dst, str) and dst in g else (
                 src if isinstance(src, str) and src in g else None)

@@ -1,13 +1,14 @@
 """Torch-free description of blocks and their parameters.
 
-The palette, inspector, file validation, analysis and compiler all read these specs,
-so a block is described exactly once. Nothing here imports torch or Qt: the GUI
-imports this module to build its forms.
+The palette, inspector, canvas, file validation, analysis, compiler and ``.py`` export
+all read these specs, so a block is described exactly once. Nothing here imports torch
+or Qt: the GUI imports this module to build its forms.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,14 +130,63 @@ def _saved_is_output(p: Params, ins: list[Shape], out: Shape) -> int:
     return math.prod(out)
 
 
+def no_subtitle(p: Params) -> str:
+    """For blocks whose parameters say nothing worth a line on the canvas."""
+    return ""
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build a block's module: ``target(*args, **kwargs)``.
+
+    ``target`` is ``"nn.Name"`` (a ``torch.nn`` class), the bare name of a class in
+    ``engine/blocks/torch_modules.py``, or a plug-in's function. The compiler calls it;
+    the ``.py`` export writes the same call as source (``nn.Conv2d(3, 16,
+    kernel_size=3, padding=1)``), leaving out keyword arguments at the callee's default,
+    so both always agree. ``args`` are always written; ``kwargs`` only when they differ
+    from the default.
+    """
+
+    target: str | Callable[..., Any]
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_kwargs(self, **kwargs: Any) -> Recipe:
+        return Recipe(self.target, self.args, {**self.kwargs, **kwargs})
+
+    @property
+    def name(self) -> str:
+        """What the ``.py`` file calls: ``nn.Conv2d``, ``BasicResidual``, ``GroupNorm``."""
+        return self.target if isinstance(self.target, str) else self.target.__name__
+
+    def resolve(self) -> Callable[..., Any]:
+        """The callable itself (imports torch)."""
+        if callable(self.target):
+            return self.target
+        if self.target.startswith("nn."):
+            from torch import nn
+
+            return getattr(nn, self.target[3:])
+        from .blocks import torch_modules
+
+        return getattr(torch_modules, self.target)
+
+    def build(self) -> Any:
+        return self.resolve()(*self.args, **self.kwargs)
+
+
 @dataclass(frozen=True)
 class BlockSpec:
-    """Everything Convas knows about one block type.
+    """Everything Convas knows about one block type; see ``engine/blocks/__init__.py``
+    for what each field is for and how to add a block.
 
     ``infer`` maps resolved params and input shapes to the output shape, raising
-    :class:`BlockError` with a fix when they do not fit. ``build`` returns a torch
-    module (or a :class:`Functional`) and imports torch lazily, so reading the
-    catalogue never loads torch.
+    :class:`BlockError` with a fix when they do not fit. ``recipe`` says how to build
+    the module (a :class:`Recipe`, or a :class:`Functional` for a plain function call);
+    it imports nothing, so reading the catalogue never loads torch.
     """
 
     type: str
@@ -144,13 +194,20 @@ class BlockSpec:
     doc: str
     params: tuple[ParamSpec, ...]
     infer: Callable[[Params, list[Shape]], Shape]
-    build: Callable[[Params, list[Shape]], Any] | None = None
+    id_prefix: str | Callable[[Params], str]  # new ids: conv1, conv2…; a function of params
+    subtitle: Callable[[Params], str]  # the key parameters on the canvas, e.g. "64 · 3×3 · s2"
+    recipe: Callable[[Params, list[Shape]], Recipe | Functional] | None = None
     count_params: Callable[[Params, list[Shape]], int] = _default_params
     count_macs: Callable[[Params, list[Shape], Shape], int] = _default_macs
     rf_steps: Callable[[Params, list[Shape]], list[RFStep]] = _identity_rf
     saved_activations: Callable[[Params, list[Shape], Shape], int] = _saved_is_output
+    # False when backward does not need this block's output (a convolution keeps its
+    # input), so an activation right after it may overwrite it: see analysis.runs_inplace.
+    backward_keeps_output: bool = True
+    inplace_when: Callable[[Params], bool] | None = None  # may this block run in place?
     min_inputs: int = 1
-    max_inputs: int | None = 1
+    max_inputs: int | None = 1  # None: any number, the canvas shows one free slot more
+    source: str = "built-in"  # or the plug-in file that defined it
     param_index: dict[str, ParamSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -158,6 +215,39 @@ class BlockSpec:
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    @property
+    def grows(self) -> bool:
+        """Takes any number of inputs (Add, Concat): the canvas offers a free slot."""
+        return self.max_inputs is None
+
+    def prefix(self, params: Params | None = None) -> str:
+        """The start of a new node id of this type (``conv``, ``relu``), a valid name."""
+        prefix = self.id_prefix
+        if callable(prefix):
+            try:
+                prefix = prefix({**self.defaults(), **(params or {})})
+            except (KeyError, TypeError, ValueError, AttributeError):
+                prefix = ""
+        if isinstance(prefix, str) and _IDENTIFIER.match(prefix):
+            return prefix
+        return re.sub(r"\W", "_", self.type.lower()) or "node"
+
+    def subtitle_text(self, params: Params | None) -> str:
+        """``subtitle`` of params as the user may have left them (wrong types give "")."""
+        if params is None:
+            return ""
+        try:
+            return self.subtitle(params)
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError):
+            return ""
+
+    def build(self, p: Params, ins: list[Shape]) -> Any:
+        """The torch module (or Functional) for resolved params and input shapes."""
+        if self.recipe is None:
+            raise ValueError(f"{self.type} has no module: it is handled by the compiler")
+        made = self.recipe(p, ins)
+        return made if isinstance(made, Functional) else made.build()
 
     def input_range(self) -> str:
         if self.max_inputs is None:
@@ -241,3 +331,24 @@ def resolve_padding(padding: Any, kernel: tuple[int, int], dilation: tuple[int, 
             pads.append((eff - 1) // 2)
         return (pads[0], pads[1])
     return padding
+
+
+# ---- canvas subtitle helpers -----------------------------------------------------------
+
+
+def pair_text(v: Any) -> str:
+    """``3×3`` for 3 or (3, 3), ``1×5`` for (1, 5)."""
+    if isinstance(v, list | tuple):
+        return f"{v[0]}×{v[1]}"
+    return f"{v}×{v}"
+
+
+def stride_text(v: Any) -> str:
+    """`` · s2`` for a stride other than 1, else nothing."""
+    if v is None:
+        return ""
+    if isinstance(v, list | tuple) and v[0] == v[1]:
+        v = v[0]
+    if v == 1:
+        return ""
+    return f" · s{pair_text(v) if isinstance(v, list | tuple) else v}"

@@ -11,7 +11,8 @@ out-of-memory killer): the child goes, the editor stays.
 The protocol is plain data both ways: the child sends the pickled events of
 ``train_events``; the parent sends ``(command, argument)`` tuples (stop, pause,
 resume, probe_nodes, probe_index). If the parent goes away, the child stops at the
-next step and saves its checkpoint.
+next step and saves its checkpoint. The child loads the plug-in blocks from the
+folders the parent loaded them from, so a design that uses one trains as it analyses.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from .data import Dataset
 from .graph import Graph
+from .plugins import load_plugins, loaded_folders
 from .train_config import TrainConfig
 from .train_events import Event, FailedEvent
 
@@ -49,7 +51,7 @@ class TrainingProcess:
             args=(child_events, child_commands, graph.dumps(), graph.name, config.to_dict(),
                   None if out_dir is None else str(out_dir),
                   None if resume is None else str(resume), dataset, tuple(probe_nodes),
-                  report_interval, threads))
+                  report_interval, threads, loaded_folders()))
         self._process.start()
         child_events.close()      # the parent keeps only its own ends, so EOF is seen
         child_commands.close()
@@ -122,13 +124,16 @@ def died_event(exitcode: int | None, checkpoint: Path | None = None) -> FailedEv
 def _child_main(events: Connection, commands: Connection, graph_text: str, graph_name: str,
                 config: dict[str, Any], out_dir: str | None, resume: str | None,
                 dataset: Dataset | None, probe_nodes: tuple[str, ...],
-                report_interval: float, threads: int | None) -> None:
+                report_interval: float, threads: int | None,
+                plugin_folders: list[str] | None = None) -> None:
     import torch
 
     from .train import Trainer
 
     if threads:
         torch.set_num_threads(threads)
+    if plugin_folders is not None:  # the parent's plug-in blocks (SPEC §9), reported there
+        load_plugins(plugin_folders)
     lock = threading.Lock()
 
     def send(event: Event) -> None:  # the training thread, and this one for failures

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import BlockSpec, Params, ParamSpec, Shape
+from ..spec import BlockSpec, Params, ParamSpec, Recipe, Shape
 
 FUNCTIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh",
              "hardswish", "softmax")
@@ -12,18 +12,31 @@ def _same(p: Params, ins: list[Shape]) -> Shape:
     return ins[0]
 
 
-def activation_build(p: Params, ins: list[Shape]):
-    from torch import nn
+_CLASSES = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "elu": "nn.ELU", "gelu": "nn.GELU",
+            "silu": "nn.SiLU", "sigmoid": "nn.Sigmoid", "tanh": "nn.Tanh",
+            "hardswish": "nn.Hardswish"}
+# Functions whose backward needs only their output, so they may overwrite their input.
+INPLACE = ("relu", "relu6", "leaky_relu")
 
+
+def activation_recipe(p: Params, ins: list[Shape]) -> Recipe:
     f = p["function"]
     if f == "leaky_relu":
-        return nn.LeakyReLU(p["negative_slope"])
+        return Recipe("nn.LeakyReLU", (), {"negative_slope": p["negative_slope"]})
     if f == "softmax":
-        return nn.Softmax(dim=1)
-    return {
-        "relu": nn.ReLU, "relu6": nn.ReLU6, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
-        "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "hardswish": nn.Hardswish,
-    }[f]()
+        return Recipe("nn.Softmax", (), {"dim": 1})
+    return Recipe(_CLASSES[f])
+
+
+def _prefix(p: Params) -> str:
+    """``relu1``, ``gelu2``: the function names the node."""
+    f = p["function"]
+    return f if isinstance(f, str) and f.isidentifier() and f.isascii() else "act"
+
+
+def _subtitle(p: Params) -> str:
+    f = p["function"]
+    return f + (f" {p['negative_slope']:g}" if f == "leaky_relu" else "")
 
 
 BLOCKS = (
@@ -37,7 +50,9 @@ BLOCKS = (
                       0.0, 1.0, only_when=("function", "leaky_relu")),
         ),
         infer=_same,
-        build=activation_build,
-        max_inputs=1,
+        id_prefix=_prefix,
+        subtitle=_subtitle,
+        recipe=activation_recipe,
+        inplace_when=lambda p: p["function"] in INPLACE,
     ),
 )

@@ -7,7 +7,7 @@ catalogue tests compare them with the real modules in ``torch_modules``.
 from __future__ import annotations
 
 from ..errors import BlockError
-from ..spec import BlockSpec, Params, ParamSpec, Shape, conv_out, need_image
+from ..spec import BlockSpec, Params, ParamSpec, Recipe, Shape, conv_out, need_image, stride_text
 
 # ---- ResidualBlock ----------------------------------------------------------------------
 
@@ -66,11 +66,9 @@ def residual_saved(p: Params, ins: list[Shape], out: Shape) -> int:
     return 4 * o * oh * ow + proj
 
 
-def residual_build(p: Params, ins: list[Shape]):
-    from . import torch_modules as tm
-
-    cls = tm.BottleneckResidual if p["bottleneck"] else tm.BasicResidual
-    return cls(ins[0][0], p["out_channels"], p["stride"])
+def residual_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    cls = "BottleneckResidual" if p["bottleneck"] else "BasicResidual"
+    return Recipe(cls, (ins[0][0], p["out_channels"], p["stride"]))
 
 
 # ---- InceptionBlock ---------------------------------------------------------------------
@@ -106,10 +104,8 @@ def inception_saved(p: Params, ins: list[Shape], out: Shape) -> int:
     return h * w * (inner + 2 * out[0])  # branch convs, the concat
 
 
-def inception_build(p: Params, ins: list[Shape]):
-    from . import torch_modules as tm
-
-    return tm.Inception(ins[0][0], *(p[k] for k in INCEPTION_CHANNELS))
+def inception_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    return Recipe("Inception", (ins[0][0], *(p[k] for k in INCEPTION_CHANNELS)))
 
 
 # ---- DenseBlock -------------------------------------------------------------------------
@@ -147,10 +143,8 @@ def dense_saved(p: Params, ins: list[Shape], out: Shape) -> int:
     return hw * sum(2 * ci + 2 * bg for ci, _, bg in _dense_layers(ins[0][0], p)) + out[0] * hw
 
 
-def dense_build(p: Params, ins: list[Shape]):
-    from . import torch_modules as tm
-
-    return tm.Dense(ins[0][0], p["num_layers"], p["growth_rate"], p["bn_size"])
+def dense_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    return Recipe("Dense", (ins[0][0], p["num_layers"], p["growth_rate"], p["bn_size"]))
 
 
 def _channels(name: str, default: int, doc: str) -> ParamSpec:
@@ -171,7 +165,10 @@ BLOCKS = (
                       "Use 1×1 reduce / 3×3 / 1×1 expand, as in ResNet-50."),
         ),
         infer=residual_shape,
-        build=residual_build,
+        id_prefix="res",
+        subtitle=lambda p: f"{p['out_channels']}{stride_text(p['stride'])}"
+                           + (" · bottleneck" if p["bottleneck"] else ""),
+        recipe=residual_recipe,
         count_params=residual_params,
         count_macs=residual_macs,
         rf_steps=residual_rf,
@@ -190,7 +187,9 @@ BLOCKS = (
             _channels("pool_proj", 32, "1×1 projection after the 3×3 max pool."),
         ),
         infer=inception_shape,
-        build=inception_build,
+        id_prefix="inception",
+        subtitle=lambda p: f"{p['ch1x1']}/{p['ch3x3']}/{p['ch5x5']}/{p['pool_proj']}",
+        recipe=inception_recipe,
         count_params=inception_params,
         count_macs=inception_macs,
         rf_steps=lambda p, ins: [(5, 1)],
@@ -207,7 +206,9 @@ BLOCKS = (
                       1, 64),
         ),
         infer=dense_shape,
-        build=dense_build,
+        id_prefix="dense",
+        subtitle=lambda p: f"{p['num_layers']} layers · k{p['growth_rate']}",
+        recipe=dense_recipe,
         count_params=dense_params,
         count_macs=dense_macs,
         rf_steps=dense_rf,

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ..errors import BlockError
-from ..spec import BlockSpec, Params, ParamSpec, Shape, conv_out, need_image, resolve_padding
+from ..spec import (
+    BlockSpec,
+    Params,
+    ParamSpec,
+    Recipe,
+    Shape,
+    conv_out,
+    need_image,
+    pair_text,
+    resolve_padding,
+    stride_text,
+)
 
 OUT_CHANNELS = ParamSpec("out_channels", "int", 16, "Number of filters, i.e. output channels.",
                          1, 65536)
@@ -61,12 +72,21 @@ def conv2d_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
     return [(max(d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1), max(s))]
 
 
-def conv2d_build(p: Params, ins: list[Shape]):
-    from torch import nn
-
+def conv2d_recipe(p: Params, ins: list[Shape]) -> Recipe:
     pad = resolve_padding(p["padding"], p["kernel_size"], p["dilation"])
-    return nn.Conv2d(ins[0][0], p["out_channels"], p["kernel_size"], p["stride"], pad,
-                     p["dilation"], p["groups"], p["bias"])
+    return Recipe("nn.Conv2d", (ins[0][0], p["out_channels"]), {
+        "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": pad,
+        "dilation": p["dilation"], "groups": p["groups"], "bias": p["bias"]})
+
+
+def conv_subtitle(p: Params) -> str:
+    """``64 · 3×3 · s2``, plus groups and dilation when they are not 1."""
+    text = f"{p['out_channels']} · {pair_text(p['kernel_size'])}{stride_text(p['stride'])}"
+    if p.get("groups", 1) != 1:
+        text += f" · g{p['groups']}"
+    if p.get("dilation") not in (None, 1, (1, 1), [1, 1]):
+        text += f" · d{pair_text(p['dilation'])}"
+    return text
 
 
 # ---- ConvTranspose2d -------------------------------------------------------------------
@@ -106,11 +126,10 @@ def tconv_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
     return [(max(-(-k[0] // s[0]), -(-k[1] // s[1])), 1 / max(s))]
 
 
-def tconv_build(p: Params, ins: list[Shape]):
-    from torch import nn
-
-    return nn.ConvTranspose2d(ins[0][0], p["out_channels"], p["kernel_size"], p["stride"],
-                              p["padding"], p["output_padding"], p["groups"], p["bias"])
+def tconv_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    return Recipe("nn.ConvTranspose2d", (ins[0][0], p["out_channels"]), {
+        "kernel_size": p["kernel_size"], "stride": p["stride"], "padding": p["padding"],
+        "output_padding": p["output_padding"], "groups": p["groups"], "bias": p["bias"]})
 
 
 BLOCKS = (
@@ -132,10 +151,13 @@ BLOCKS = (
             BIAS,
         ),
         infer=conv2d_shape,
-        build=conv2d_build,
+        id_prefix="conv",
+        subtitle=conv_subtitle,
+        recipe=conv2d_recipe,
         count_params=conv2d_params,
         count_macs=conv2d_macs,
         rf_steps=conv2d_rf,
+        backward_keeps_output=False,  # backward needs the input and the weights
     ),
     BlockSpec(
         type="ConvTranspose2d",
@@ -153,9 +175,12 @@ BLOCKS = (
             BIAS,
         ),
         infer=tconv_shape,
-        build=tconv_build,
+        id_prefix="deconv",
+        subtitle=conv_subtitle,
+        recipe=tconv_recipe,
         count_params=tconv_params,
         count_macs=tconv_macs,
         rf_steps=tconv_rf,
+        backward_keeps_output=False,
     ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import BlockSpec, Params, ParamSpec, Shape
+from ..spec import BlockSpec, Params, ParamSpec, Shape, no_subtitle
 
 
 def _input_shape(p: Params, ins: list[Shape]) -> Shape:
@@ -24,6 +24,8 @@ BLOCKS = (
             ParamSpec("width", "int", 32, "Image width in pixels.", 1, 8192),
         ),
         infer=_input_shape,
+        id_prefix="input",
+        subtitle=lambda p: f"{p['channels']}×{p['height']}×{p['width']}",
         min_inputs=0,
         max_inputs=0,
         saved_activations=lambda p, ins, out: 0,  # Report.memory counts it as `inputs`
@@ -34,6 +36,8 @@ BLOCKS = (
         doc="Marks the network's result: its input is what the model returns.",
         params=(),
         infer=_output_shape,
+        id_prefix="out",
+        subtitle=no_subtitle,
         saved_activations=lambda p, ins, out: 0,
     ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import BlockSpec, Params, ParamSpec, Shape, need_vector
+from ..spec import BlockSpec, Params, ParamSpec, Recipe, Shape, need_vector
 
 
 def linear_shape(p: Params, ins: list[Shape]) -> Shape:
@@ -18,10 +18,8 @@ def linear_macs(p: Params, ins: list[Shape], out: Shape) -> int:
     return ins[0][0] * p["out_features"]
 
 
-def linear_build(p: Params, ins: list[Shape]):
-    from torch import nn
-
-    return nn.Linear(ins[0][0], p["out_features"], p["bias"])
+def linear_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    return Recipe("nn.Linear", (ins[0][0], p["out_features"]), {"bias": p["bias"]})
 
 
 BLOCKS = (
@@ -35,8 +33,11 @@ BLOCKS = (
             ParamSpec("bias", "bool", True, "Learn an additive bias per output."),
         ),
         infer=linear_shape,
-        build=linear_build,
+        id_prefix="fc",
+        subtitle=lambda p: f"{p['out_features']} out",
+        recipe=linear_recipe,
         count_params=linear_params,
         count_macs=linear_macs,
+        backward_keeps_output=False,
     ),
 )

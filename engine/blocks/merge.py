@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 
 from ..errors import BlockError
-from ..spec import BlockSpec, Functional, Params, Shape, fmt_shape
+from ..spec import BlockSpec, Functional, Params, Shape, fmt_shape, no_subtitle
 
 
 def _add_fix(big: Shape, small: Shape) -> str:
@@ -36,7 +36,7 @@ def add_shape(p: Params, ins: list[Shape]) -> Shape:
     return first
 
 
-def add_build(p: Params, ins: list[Shape]):
+def add_recipe(p: Params, ins: list[Shape]) -> Functional:
     if len(ins) == 2:
         return Functional(operator.add)
     return Functional(sum, list_input=True)
@@ -62,7 +62,7 @@ def concat_shape(p: Params, ins: list[Shape]) -> Shape:
     return (sum(s[0] for s in ins), *ins[0][1:])
 
 
-def concat_build(p: Params, ins: list[Shape]):
+def concat_recipe(p: Params, ins: list[Shape]) -> Functional:
     import torch
 
     return Functional(torch.cat, (1,), list_input=True)
@@ -75,7 +75,10 @@ BLOCKS = (
         doc="Element-wise sum of inputs of one shape: the skip connection of a ResNet.",
         params=(),
         infer=add_shape,
-        build=add_build,
+        id_prefix="add",
+        subtitle=no_subtitle,
+        recipe=add_recipe,
+        backward_keeps_output=False,
         min_inputs=2,
         max_inputs=None,
     ),
@@ -85,7 +88,10 @@ BLOCKS = (
         doc="Stacks inputs along channels (in port order): the join of Inception and DenseNet.",
         params=(),
         infer=concat_shape,
-        build=concat_build,
+        id_prefix="concat",
+        subtitle=no_subtitle,
+        recipe=concat_recipe,
+        backward_keeps_output=False,
         min_inputs=2,
         max_inputs=None,
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..errors import BlockError
-from ..spec import BlockSpec, Params, ParamSpec, Shape, fmt_shape
+from ..spec import BlockSpec, Params, ParamSpec, Recipe, Shape, fmt_shape, no_subtitle
 
 
 def _same(p: Params, ins: list[Shape]) -> Shape:
@@ -22,17 +22,14 @@ def bn_params(p: Params, ins: list[Shape]) -> int:
     return 2 * ins[0][0] if p["affine"] else 0
 
 
-def bn_build(p: Params, ins: list[Shape]):
-    from torch import nn
+def bn_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    cls = "nn.BatchNorm2d" if len(ins[0]) == 3 else "nn.BatchNorm1d"
+    return Recipe(cls, (ins[0][0],),
+                  {"eps": p["eps"], "momentum": p["momentum"], "affine": p["affine"]})
 
-    cls = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
-    return cls(ins[0][0], eps=p["eps"], momentum=p["momentum"], affine=p["affine"])
 
-
-def dropout_build(p: Params, ins: list[Shape]):
-    from torch import nn
-
-    return nn.Dropout(p["p"])
+def dropout_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    return Recipe("nn.Dropout", (p["p"],))
 
 
 BLOCKS = (
@@ -48,8 +45,11 @@ BLOCKS = (
             ParamSpec("affine", "bool", True, "Learn a scale and shift per channel."),
         ),
         infer=bn_shape,
-        build=bn_build,
+        id_prefix="bn",
+        subtitle=no_subtitle,
+        recipe=bn_recipe,
         count_params=bn_params,
+        backward_keeps_output=False,  # it keeps its input and statistics
     ),
     BlockSpec(
         type="Dropout",
@@ -57,7 +57,9 @@ BLOCKS = (
         doc="While training, zeroes each element with probability p (and rescales the rest).",
         params=(ParamSpec("p", "float", 0.5, "Probability of dropping an element.", 0.0, 1.0),),
         infer=_same,
-        build=dropout_build,
+        id_prefix="dropout",
+        subtitle=lambda p: f"p {p['p']:g}",
+        recipe=dropout_recipe,
         # its output, plus the mask backward needs: one byte per element on CUDA (on the
         # CPU, torch keeps a mask as large as the output)
         saved_activations=lambda p, ins, out: math.prod(out) + -(-math.prod(out) // 4),

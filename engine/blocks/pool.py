@@ -5,7 +5,19 @@ from __future__ import annotations
 import math
 
 from ..errors import BlockError
-from ..spec import BlockSpec, Functional, Params, ParamSpec, Shape, conv_out, need_image
+from ..spec import (
+    BlockSpec,
+    Functional,
+    Params,
+    ParamSpec,
+    Recipe,
+    Shape,
+    conv_out,
+    need_image,
+    no_subtitle,
+    pair_text,
+    stride_text,
+)
 
 POOL_PARAMS = (
     ParamSpec("kernel_size", "int2", 2, "Window height × width.", 1, 255),
@@ -46,17 +58,21 @@ def pool_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
     return [(max(p["kernel_size"]), max(_stride(p)))]
 
 
-def maxpool_build(p: Params, ins: list[Shape]):
-    from torch import nn
+def pool_subtitle(p: Params) -> str:
+    return pair_text(p["kernel_size"]) + stride_text(p["stride"] if p["stride"] is not None
+                                                     else p["kernel_size"])
 
-    return nn.MaxPool2d(p["kernel_size"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"])
 
+def pool_recipe(cls: str):
+    def recipe(p: Params, ins: list[Shape]) -> Recipe:
+        # stride None is torch's own "same as the kernel"
+        kwargs = {"kernel_size": p["kernel_size"], "stride": p["stride"],
+                  "padding": p["padding"], "ceil_mode": p["ceil_mode"]}
+        if "count_include_pad" in p:
+            kwargs["count_include_pad"] = p["count_include_pad"]
+        return Recipe(cls, (), kwargs)
 
-def avgpool_build(p: Params, ins: list[Shape]):
-    from torch import nn
-
-    return nn.AvgPool2d(p["kernel_size"], _stride(p), p["padding"], ceil_mode=p["ceil_mode"],
-                        count_include_pad=p["count_include_pad"])
+    return recipe
 
 
 def adaptive_shape(p: Params, ins: list[Shape]) -> Shape:
@@ -77,10 +93,8 @@ def adaptive_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
              max(1, min(h // oh, w // ow)))]
 
 
-def adaptive_build(p: Params, ins: list[Shape]):
-    from torch import nn
-
-    return nn.AdaptiveAvgPool2d(p["output_size"])
+def adaptive_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    return Recipe("nn.AdaptiveAvgPool2d", (p["output_size"],))
 
 
 def gap_shape(p: Params, ins: list[Shape]) -> Shape:
@@ -93,7 +107,7 @@ def gap_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
     return [(max(h, w), max(h, w))]
 
 
-def gap_build(p: Params, ins: list[Shape]):
+def gap_recipe(p: Params, ins: list[Shape]) -> Functional:
     import torch
 
     return Functional(torch.mean, ((2, 3),))
@@ -106,7 +120,9 @@ BLOCKS = (
         doc="Keeps the largest value in each window: shrinks H×W, keeps channels.",
         params=POOL_PARAMS,
         infer=pool_shape("MaxPool2d"),
-        build=maxpool_build,
+        id_prefix="maxpool",
+        subtitle=pool_subtitle,
+        recipe=pool_recipe("nn.MaxPool2d"),
         rf_steps=pool_rf,
         # its output, plus the int64 argmax indices backward needs (two float32s each)
         saved_activations=lambda p, ins, out: 3 * math.prod(out),
@@ -120,7 +136,9 @@ BLOCKS = (
                       "Count padded zeros in the average."),
         ),
         infer=pool_shape("AvgPool2d"),
-        build=avgpool_build,
+        id_prefix="avgpool",
+        subtitle=pool_subtitle,
+        recipe=pool_recipe("nn.AvgPool2d"),
         rf_steps=pool_rf,
     ),
     BlockSpec(
@@ -129,7 +147,9 @@ BLOCKS = (
         doc="Averages into a fixed output size, whatever the input size.",
         params=(ParamSpec("output_size", "int2", 1, "Output height × width.", 1, 4096),),
         infer=adaptive_shape,
-        build=adaptive_build,
+        id_prefix="adaptpool",
+        subtitle=lambda p: f"→ {pair_text(p['output_size'])}",
+        recipe=adaptive_recipe,
         rf_steps=adaptive_rf,
     ),
     BlockSpec(
@@ -138,7 +158,9 @@ BLOCKS = (
         doc="Averages each channel over the whole map, giving a vector [C] for a Linear.",
         params=(),
         infer=gap_shape,
-        build=gap_build,
+        id_prefix="gap",
+        subtitle=no_subtitle,
+        recipe=gap_recipe,
         rf_steps=gap_rf,
     ),
 )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-from ..spec import BlockSpec, Functional, Params, ParamSpec, Shape, need_image
+from ..spec import BlockSpec, Functional, Params, ParamSpec, Recipe, Shape, need_image, no_subtitle
 
 
 def flatten_shape(p: Params, ins: list[Shape]) -> Shape:
     return (math.prod(ins[0]),)
 
 
-def flatten_build(p: Params, ins: list[Shape]):
+def flatten_recipe(p: Params, ins: list[Shape]) -> Functional:
     import torch
 
     return Functional(torch.flatten, (1,))
@@ -29,12 +29,11 @@ def upsample_rf(p: Params, ins: list[Shape]) -> list[tuple[float, float]]:
     return [(k, 1 / p["scale_factor"])]
 
 
-def upsample_build(p: Params, ins: list[Shape]):
-    from torch import nn
-
+def upsample_recipe(p: Params, ins: list[Shape]) -> Recipe:
+    kwargs = {"scale_factor": p["scale_factor"], "mode": p["mode"]}
     if p["mode"] == "bilinear":
-        return nn.Upsample(scale_factor=p["scale_factor"], mode="bilinear", align_corners=False)
-    return nn.Upsample(scale_factor=p["scale_factor"], mode="nearest")
+        kwargs["align_corners"] = False  # torch warns unless it is given
+    return Recipe("nn.Upsample", (), kwargs)
 
 
 BLOCKS = (
@@ -44,7 +43,9 @@ BLOCKS = (
         doc="Unrolls [C,H,W] into one vector [C·H·W] so a Linear can follow.",
         params=(),
         infer=flatten_shape,
-        build=flatten_build,
+        id_prefix="flatten",
+        subtitle=no_subtitle,
+        recipe=flatten_recipe,
         saved_activations=lambda p, ins, out: 0,  # a view: no new memory
     ),
     BlockSpec(
@@ -57,7 +58,9 @@ BLOCKS = (
                       choices=("nearest", "bilinear")),
         ),
         infer=upsample_shape,
-        build=upsample_build,
+        id_prefix="upsample",
+        subtitle=lambda p: f"×{p['scale_factor']} · {p['mode']}",
+        recipe=upsample_recipe,
         rf_steps=upsample_rf,
     ),
 )

@@ -4,8 +4,10 @@ It defines an ``nn.Module`` subclass with one submodule per line, named as in th
 compiled module so a Convas checkpoint's ``state_dict`` loads into it with
 ``strict=True``, and a ``build_model()`` function. The ``forward`` body is the code
 torch.fx generates for the compiled module (``conv1 = self.conv1(input_1)``), which is
-already plain torch; the composite blocks' classes are copied from
-``engine/blocks/torch_modules.py``, which is written to need nothing but torch.
+already plain torch. Each submodule is written from the Recipe it was compiled from;
+the composite blocks' classes are copied from ``engine/blocks/torch_modules.py``, which
+is written to need nothing but torch, and plug-in blocks' functions from their files,
+without the ``@block`` decorator (see ``engine.plugins.source``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from ..analysis import Report, analyze
 from ..blocks import torch_modules
 from ..compile import class_name_for, compile_graph, module_names
 from ..graph import Graph
-from .constructors import constructor_call
+from ..plugins import PluginError
+from ..plugins.source import carried_source
+from .constructors import recipe_call
 from .errors import ExportError
 from .files import write_text_atomic
 
@@ -52,17 +56,22 @@ def pytorch_source(graph: Graph) -> str:
     report = analyze(graph)
     with torch.device("meta"):  # the structure without allocating or initialising weights
         module = compile_graph(graph, report)
-    children = dict(module.named_children())
-    helpers = _composite_source({type(m) for m in children.values()})
+    recipes = module.meta["convas_recipes"]
+    composites = _composite_source({r.target for r in recipes.values()
+                                    if isinstance(r.target, str) and "." not in r.target})
+    plugin_imports, plugin_defs = _plugin_source([r.target for r in recipes.values()
+                                                  if callable(r.target)], composites)
+    helpers = "\n\n\n".join(d for d in (composites, *plugin_defs) if d)
     class_name = _class_name(graph.name, helpers)
-    lines = [_assignment(f"self.{name}", *constructor_call(m, name))
-             for name, m in children.items()]
+    lines = [_assignment(f"self.{name}", *recipe_call(recipes[name]))
+             for name, _ in module.named_children()]
     init = "\n".join(["super().__init__()", *lines])
     forward = _forward_source(module)
     imports = ["from __future__ import annotations", ""]
     if "torch." in forward + helpers:
         imports.append("import torch")
     imports.append("from torch import nn")
+    imports += [line for line in plugin_imports if line not in imports]
     parts = [_header(graph, report, module) + "\n\n" + "\n".join(imports)]
     if helpers:
         parts.append(helpers)
@@ -128,13 +137,13 @@ def _forward_source(module: fx.GraphModule) -> str:
     return source
 
 
-def _composite_source(needed: set[type]) -> str:
-    """Source of the composite classes in ``needed`` and the helpers they use, in the
-    order of torch_modules.py, without its imports."""
+def _composite_source(needed: set[str]) -> str:
+    """Source of the composite classes named in ``needed`` and the helpers they use, in
+    the order of torch_modules.py, without its imports."""
     source = inspect.getsource(torch_modules)
     tree = ast.parse(source)
     defs = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef)}
-    wanted = [t.__name__ for t in needed if t.__module__ == torch_modules.__name__]
+    wanted = list(needed)
     keep: set[str] = set()
     while wanted:
         name = wanted.pop()
@@ -146,9 +155,30 @@ def _composite_source(needed: set[type]) -> str:
                          if name in keep)
 
 
+def _plugin_source(functions: list, composites: str) -> tuple[list[str], list[str]]:
+    """Imports and definitions of the plug-in functions used, checked against the names
+    the file defines itself."""
+    if not functions:
+        return [], []
+    try:
+        imports, defs = carried_source(functions)
+    except PluginError as exc:
+        raise ExportError(f"{exc}; nothing was written") from None
+    taken = _TAKEN_NAMES | _defined(composites)
+    clash = sorted(taken & _defined("\n\n".join(defs)))
+    if clash:
+        raise ExportError(f"a plug-in file defines {', '.join(clash)}, a name the .py file "
+                          f"needs for itself: rename it in the plug-in; nothing was written")
+    return imports, defs
+
+
+def _defined(source: str) -> set[str]:
+    return set(re.findall(r"^(?:class|def) (\w+)", source, re.MULTILINE))
+
+
 def _class_name(graph_name: str, helpers: str) -> str:
     name = class_name_for(graph_name)
-    taken = _TAKEN_NAMES | set(re.findall(r"^(?:class|def) (\w+)", helpers, re.MULTILINE))
+    taken = _TAKEN_NAMES | _defined(helpers)
     while name in taken:
         name += "Model"
     return name

@@ -19,7 +19,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from designer.document import ID_PREFIX, Document
+from designer.document import Document
 from engine import CATALOGUE, Graph, analyze
 
 # ---- random edit sequences against a model ---------------------------------------------
@@ -77,7 +77,7 @@ def replay_op(d: dict, op: dict) -> None:
 
 def expected_prefix(type_name: str, params: dict) -> str:
     if type_name != "Activation":
-        return ID_PREFIX[type_name]
+        return CATALOGUE[type_name].prefix()
     fn = params.get("function", "relu")
     return fn if isinstance(fn, str) and fn.isidentifier() and fn.isascii() else "act"
 
