@@ -1,17 +1,18 @@
-"""``convas train`` and ``convas export`` (SPEC §4)."""
+"""``convas train`` (SPEC §4); ``convas export`` is in cli_export.py."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import TextIO
 
 from engine import Graph, GraphError
+from engine.train_config import setting
+
+from .run_folders import run_stem
 
 EXIT_OK, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -23,14 +24,12 @@ def add_train_parser(sub: argparse._SubParsersAction, positive_int, positive_flo
                                    "'training' object, then Convas's defaults.")
     t.add_argument("file", metavar="FILE")
     t.add_argument("--dataset", metavar="NAME_OR_PATH",
-                   help="shapes, digits, mnist, fashion-mnist, cifar10, or a folder / .npz")
+                   help=", ".join(setting("dataset").choices) + ", or a folder / .npz")
     t.add_argument("--epochs", type=positive_int, metavar="N")
     t.add_argument("--batch-size", type=positive_int, metavar="N")
     t.add_argument("--lr", type=positive_float, metavar="X", help="learning rate")
-    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    t.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"))
-    t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
-    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    for key in ("optimizer", "schedule", "device", "precision"):  # TrainConfig owns the choices
+        t.add_argument(f"--{key}", choices=setting(key).choices, help=setting(key).doc)
     t.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the model (worth it on CUDA)")
     t.add_argument("--seed", type=int)
@@ -42,21 +41,8 @@ def add_train_parser(sub: argparse._SubParsersAction, positive_int, positive_flo
     t.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-TIMESTAMP)")
 
 
-def add_export_parser(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("export", help="export a graph to ONNX or a standalone PyTorch file",
-                       description="Export FILE (with trained weights from --weights) to ONNX, "
-                                   "checked with onnx.checker and compared with onnxruntime, "
-                                   "or to a .py file that needs only torch.")
-    e.add_argument("file", metavar="FILE")
-    e.add_argument("-o", "--output", required=True, metavar="OUT")
-    e.add_argument("--weights", metavar="CKPT", help="a checkpoint written by convas train")
-    e.add_argument("--format", choices=("onnx", "pytorch"),
-                   help="default: pytorch for a .py OUT, else onnx")
-
-
 def _default_out(graph: Graph) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", graph.name).strip("-").lower() or "model"
-    return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Path("runs") / run_stem(graph.name)
 
 
 def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
@@ -128,34 +114,3 @@ def _download_progress(err: TextIO):
             if done >= total:
                 err.write("\n")
     return show
-
-
-def export(args: argparse.Namespace, out: TextIO | None = None,
-           err: TextIO | None = None) -> int:
-    from engine.checkpoint import CheckpointError, load_checkpoint
-    from engine.export import ExportError, export_onnx, export_pytorch
-
-    out = out or sys.stdout
-    err = err or sys.stderr
-    fmt = args.format or ("pytorch" if args.output.endswith(".py") else "onnx")
-    try:
-        graph = Graph.load(args.file)
-        state = load_checkpoint(args.weights)["state_dict"] if args.weights else None
-        if fmt == "pytorch":
-            if state is not None:
-                err.write("note: a .py export holds the architecture only; load the weights "
-                          "with model.load_state_dict(torch.load(CKPT, weights_only=True)"
-                          "['state_dict'])\n")
-            path = export_pytorch(graph, args.output)
-            out.write(f"PyTorch module written to {path}\n")
-            return EXIT_OK
-        report = export_onnx(graph, args.output, state_dict=state)
-    except (GraphError, CheckpointError, ExportError) as exc:
-        err.write(f"convas: {exc}\n")
-        return EXIT_INVALID
-    out.write(report.describe() + "\n")
-    if not report.ok:
-        err.write("convas: onnxruntime disagrees with PyTorch beyond the tolerance; the file "
-                  "was written but check it before deploying\n")
-        return EXIT_INVALID
-    return EXIT_OK

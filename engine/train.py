@@ -27,6 +27,7 @@ from .analysis import analyze
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_mismatch
 from .compile import compile_graph
 from .data import Augment, Batches, Dataset, DatasetError, ImageSet, load_dataset
+from .dataset_fit import dataset_misfit
 from .device import DeviceError, describe_device, free_memory, resolve_device
 from .errors import GraphError
 from .graph import Graph
@@ -410,23 +411,12 @@ def divergence_limit(first_loss: float, trainer: Trainer) -> float:
 
 
 def check_fit(graph: Graph, report, dataset: Dataset) -> None:
-    """Refuse before training when the Input or the class count does not fit the data."""
-    for input_id in report.input_ids:
-        shape = report.nodes[input_id].output_shape
-        if tuple(shape) != tuple(dataset.image_shape):
-            c, h, w = dataset.image_shape
-            raise DatasetError(
-                f"the Input block '{input_id}' takes [{','.join(map(str, shape))}] but dataset "
-                f"'{dataset.name}' has images [{c},{h},{w}]: set the Input to channels {c}, "
-                f"height {h}, width {w}, or choose another dataset")
-    out = report.output_shape
-    k = dataset.num_classes
-    if out is None or len(out) != 1 or out[0] != k:
-        last = graph.inputs_of(report.output_id)[0][1]
-        raise DatasetError(
-            f"the network outputs [{','.join(map(str, out or ()))}] (from '{last}') but dataset "
-            f"'{dataset.name}' has {k} classes ({', '.join(dataset.classes[:10])}"
-            f"{', ...' if k > 10 else ''}): make the last Linear's out_features {k}")
+    """Refuse before training when the Input or the class count does not fit the data,
+    naming both sides and the fix (the rule is engine.dataset_fit's, which the
+    application uses too)."""
+    misfit = dataset_misfit(graph, report, dataset.image_shape, dataset.classes, dataset.name)
+    if misfit is not None:
+        raise DatasetError(misfit.refusal())
 
 
 def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -1,57 +1,67 @@
 """The training panel: the settings of a run, Start / Pause / Stop, progress and status.
 
-It takes and gives plain dicts with the keys of the graph file's ``training`` object
-(engine.train_config.TrainConfig's field names), so it never imports the trainer.
+Its settings rows are generated from TrainConfig's own description of its fields
+(engine.train_config.panel_settings: label, doc, choices, default, range), as the
+inspector is generated from ParamSpec, so the panel declares no choice, default or
+range of its own. It takes plain dicts with the keys of the graph file's ``training``
+object and, for every edit, emits the changed key only; it never imports the trainer.
 
 Pause protocol: the Pause button's text follows the state the owner reports, not the
 click. A click while running emits ``pause_requested``; once the trainer has paused
 the owner calls ``set_running(True, paused=True)`` and the button says "Resume"; the
 next click emits ``resume_requested`` and the owner calls ``set_running(True)`` again.
+
+Controls never jump under the cursor: everything whose height changes with what it
+says (the status, the fit offer, the dataset preview) lives below the buttons in a
+scroll area of its own, so a message appearing or going neither moves Start nor grows
+the panel (and with it the dock around it).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.train_config import Setting, panel_settings
+
 from .gallery import ImageGallery
 
-DATASETS = ("shapes", "digits", "mnist", "fashion-mnist", "cifar10")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-KEYS = ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "device",
-        "precision", "crop_padding", "hflip")
-CROP_PADDING = 4
+KEYS = tuple(s.name for s in panel_settings())
 PREVIEW_THUMBNAIL = 44
+FLOAT_DECIMALS = 6  # a plain (not log-scale) number setting
+INT_LIMIT = 2**31 - 1  # what a spin box holds when a setting has no bound on a side
+FLOAT_LIMIT = 1e12
 
 
 class RateSpinBox(QDoubleSpinBox):
     """A learning rate as people write it (0.003, 3e-07): fixed decimals would show
     1e-7 as 0.000000 and clamp it; steps multiply and divide by ~2 instead of adding."""
 
-    def __init__(self) -> None:
+    def __init__(self, minimum: float, maximum: float) -> None:
         super().__init__()
         self.setDecimals(12)
-        self.setRange(1e-9, 100.0)
+        self.setRange(minimum, maximum)
         self.setKeyboardTracking(False)
 
     def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
@@ -80,14 +90,6 @@ class RateSpinBox(QDoubleSpinBox):
         self.setValue(self.value() * (2.0 ** steps))
 
 
-def _combo(values: tuple[str, ...]) -> QComboBox:
-    combo = QComboBox()
-    combo.setEditable(False)
-    for value in values:
-        combo.addItem(value, value)
-    return combo
-
-
 def _select(combo: QComboBox, value: str, add: bool = False) -> None:
     """Select the entry whose data is ``value``; add it first if asked, else leave as is."""
     index = combo.findData(value)
@@ -98,8 +100,53 @@ def _select(combo: QComboBox, value: str, add: bool = False) -> None:
         combo.setCurrentIndex(index)
 
 
+def _is_number(value: Any, kind: str) -> bool:
+    allowed = int if kind == "int" else int | float
+    return isinstance(value, allowed) and not isinstance(value, bool)
+
+
+def _bound(value: float | None, otherwise: float) -> float:
+    return otherwise if value is None else value
+
+
+def make_editor(s: Setting) -> QWidget:
+    """The control for one setting, showing its default: a combo for choices and names,
+    a check box for switches, a spin box for numbers (a rate box for log-scale ones)."""
+    widget: QWidget
+    if s.kind in ("choice", "text"):
+        widget = QComboBox()
+        widget.setEditable(False)
+        for value in s.choices:
+            widget.addItem(value, value)
+        _select(widget, s.default, add=True)
+    elif s.kind == "bool" or s.switch is not None:
+        widget = QCheckBox(s.label if s.group else "")
+        widget.setChecked(bool(s.default))
+    elif s.kind == "int":
+        widget = QSpinBox()
+        widget.setRange(int(_bound(s.minimum, -INT_LIMIT)), int(_bound(s.maximum, INT_LIMIT)))
+        widget.setValue(s.default)
+    elif s.kind == "float":
+        low, high = _bound(s.minimum, -FLOAT_LIMIT), _bound(s.maximum, FLOAT_LIMIT)
+        if s.log_scale:
+            widget = RateSpinBox(low, high)
+        else:
+            widget = QDoubleSpinBox()
+            widget.setDecimals(FLOAT_DECIMALS)
+            widget.setRange(low, high)
+        widget.setValue(s.default)
+    else:
+        raise ValueError(f"the Training panel has no control for the {s.kind} setting {s.name}")
+    widget.setToolTip(s.doc + (f". Ticked: {s.switch}." if s.switch is not None else ""))
+    return widget
+
+
 class TrainingPanel(QWidget):
-    """Controls of one training run; emits requests, the owner runs the trainer."""
+    """Controls of one training run; emits requests, the owner runs the trainer.
+
+    ``editors`` maps each shown setting to its control; the control is also an
+    attribute named after the setting (``panel.epochs``).
+    """
 
     start_requested = Signal()
     pause_requested = Signal()
@@ -115,27 +162,10 @@ class TrainingPanel(QWidget):
         self._quiet = False
         self._running = False
         self._paused = False
-
-        self.dataset = _combo(DATASETS)
-        self.browse_button = QPushButton("Folder or .npz…")
-        self.browse_button.setToolTip("Train on an image folder (one sub-folder per class) "
-                                      "or a .npz file with x and y arrays")
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.epochs.setValue(5)
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 65536)
-        self.batch_size.setValue(64)
-        self.lr = RateSpinBox()
-        self.lr.setValue(1e-3)
-        self.optimizer = _combo(OPTIMIZERS)
-        _select(self.optimizer, "adam")
-        self.schedule = _combo(SCHEDULES)
-        self.device = _combo(DEVICES)
-        self.precision = _combo(PRECISIONS)
-        self.crop = QCheckBox("Random crop")
-        self.crop.setToolTip(f"Pad by {CROP_PADDING} pixels and crop back at a random place")
-        self.hflip = QCheckBox("Horizontal flip")
+        self.settings_shown: tuple[Setting, ...] = panel_settings()
+        self.editors: dict[str, QWidget] = {}
+        self.browse_buttons: dict[str, QPushButton] = {}
+        form = self._build_form()
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
@@ -145,23 +175,81 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.stop_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self._build_info_area(), 1)
+
+        self._inputs: list[QWidget] = [*self.editors.values(), *self.browse_buttons.values()]
+        self.start_button.clicked.connect(self.start_requested)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.pause_button.clicked.connect(self._pause_clicked)
+        self.set_running(False)
+
+    def _build_form(self) -> QFormLayout:
+        """One row per shown setting (one shared row per group), in TrainConfig's order."""
+        form = QFormLayout()
+        groups: dict[str, QHBoxLayout] = {}
+        for s in self.settings_shown:
+            if hasattr(self, s.name):
+                raise ValueError(f"the setting {s.name} would hide TrainingPanel.{s.name}")
+            editor = make_editor(s)
+            self.editors[s.name] = editor
+            setattr(self, s.name, editor)
+            self._connect(s, editor)
+            if s.group in groups:  # next to the group's others, before the row's stretch
+                groups[s.group].insertWidget(groups[s.group].count() - 1, editor)
+                continue
+            row = QHBoxLayout()
+            row.setContentsMargins(0, 0, 0, 0)
+            if s.group:
+                row.addWidget(editor)
+                row.addStretch(1)
+                groups[s.group] = row
+            else:
+                row.addWidget(editor, 1)
+                if s.paths:
+                    row.addWidget(self._browse_button(s))
+            form.addRow(s.group or s.label, row)
+        return form
+
+    def _browse_button(self, s: Setting) -> QPushButton:
+        button = QPushButton("Folder or " + " or ".join(s.paths) + "…")
+        button.setToolTip(s.doc)
+        button.clicked.connect(functools.partial(self._browse, s))
+        self.browse_buttons[s.name] = button
+        return button
+
+    @property
+    def browse_button(self) -> QPushButton:
+        """The dataset's "Folder or .npz…" button (the one setting that takes paths)."""
+        return next(iter(self.browse_buttons.values()))
+
+    def _build_info_area(self) -> QScrollArea:
+        """Status, fit offer and dataset preview: below the buttons, scrolled when the
+        dock is short, and never widening or lengthening the panel (see the docstring)."""
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setObjectName("trainingStatus")
-
-        # the dataset at a glance, and what to do when it does not fit the design
         self.dataset_info = QLabel("")
         self.dataset_info.setWordWrap(True)
         self.preview = ImageGallery()
         self.preview.set_thumbnail_size(PREVIEW_THUMBNAIL)
         self.preview.setMaximumHeight(2 * PREVIEW_THUMBNAIL + 90)
+        # what to do when the dataset does not fit the design
         self.fit_label = QLabel("")
         self.fit_label.setWordWrap(True)
         self.fit_button = QPushButton("")
+        self.fit_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.fit_button.clicked.connect(self.fit_input_requested)
         self.download_button = QPushButton("Download")
         self.download_button.clicked.connect(
-            lambda: self.download_requested.emit(self.dataset.currentData()))
+            lambda: self.download_requested.emit(self.editors["dataset"].currentData()))
         offer = QVBoxLayout()
         offer.setContentsMargins(0, 0, 0, 0)
         offer.addWidget(self.fit_label)
@@ -174,116 +262,103 @@ class TrainingPanel(QWidget):
         self.download_button.hide()
         self.offer_box.hide()
 
-        dataset_row = QHBoxLayout()
-        dataset_row.setContentsMargins(0, 0, 0, 0)
-        dataset_row.addWidget(self.dataset, 1)
-        dataset_row.addWidget(self.browse_button)
-        augment_row = QHBoxLayout()
-        augment_row.setContentsMargins(0, 0, 0, 0)
-        augment_row.addWidget(self.crop)
-        augment_row.addWidget(self.hflip)
-        augment_row.addStretch(1)
-        form = QFormLayout()
-        form.addRow("Dataset", dataset_row)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Batch size", self.batch_size)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Optimizer", self.optimizer)
-        form.addRow("Schedule", self.schedule)
-        form.addRow("Device", self.device)
-        form.addRow("Precision", self.precision)
-        form.addRow("Augmentation", augment_row)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.pause_button)
-        buttons.addWidget(self.stop_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.offer_box)
-        layout.addWidget(self.dataset_info)
-        layout.addWidget(self.preview, 1)
+        inside = QWidget()
+        column = QVBoxLayout(inside)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.status)
+        column.addWidget(self.offer_box)
+        column.addWidget(self.dataset_info)
+        column.addWidget(self.preview, 1)
+        column.addStretch(0)
+        self.info_area = QScrollArea()
+        self.info_area.setObjectName("trainingInfo")
+        self.info_area.setWidget(inside)
+        self.info_area.setWidgetResizable(True)
+        self.info_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.info_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # its width follows the settings above, never the length of a message; its
+        # least height, whatever it says, shows a status line and a two-line fit offer
+        self.info_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.info_area.setMinimumHeight(3 * self.fontMetrics().lineSpacing()
+                                        + self.fit_button.sizeHint().height()
+                                        + 3 * column.spacing())
+        return self.info_area
 
-        self._inputs: list[QWidget] = [
-            self.dataset, self.browse_button, self.epochs, self.batch_size, self.lr,
-            self.optimizer, self.schedule, self.device, self.precision, self.crop, self.hflip,
-        ]
-        for combo in (self.dataset, self.optimizer, self.schedule, self.device, self.precision):
-            combo.currentIndexChanged.connect(self._edited)
-        for spin in (self.epochs, self.batch_size, self.lr):
-            spin.valueChanged.connect(self._edited)
-        self.crop.toggled.connect(self._edited)
-        self.hflip.toggled.connect(self._edited)
-        self.browse_button.clicked.connect(self._browse)
-        self.start_button.clicked.connect(self.start_requested)
-        self.stop_button.clicked.connect(self.stop_requested)
-        self.pause_button.clicked.connect(self._pause_clicked)
-        self.set_running(False)
+    def _connect(self, s: Setting, editor: QWidget) -> None:
+        edited = functools.partial(self._edited, s.name)
+        if isinstance(editor, QComboBox):
+            editor.currentIndexChanged.connect(edited)
+        elif isinstance(editor, QCheckBox):
+            editor.toggled.connect(edited)
+        else:
+            editor.valueChanged.connect(edited)
 
     # settings ---------------------------------------------------------------------------
 
     def settings(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset.currentData(),
-            "epochs": self.epochs.value(),
-            "batch_size": self.batch_size.value(),
-            "lr": self.lr.value(),
-            "optimizer": self.optimizer.currentData(),
-            "schedule": self.schedule.currentData(),
-            "device": self.device.currentData(),
-            "precision": self.precision.currentData(),
-            "crop_padding": CROP_PADDING if self.crop.isChecked() else 0,
-            "hflip": self.hflip.isChecked(),
-        }
+        """Every shown setting's value, keyed as in the ``training`` object."""
+        return {s.name: self._value(s) for s in self.settings_shown}
+
+    def _value(self, s: Setting) -> Any:
+        editor = self.editors[s.name]
+        if isinstance(editor, QComboBox):
+            return editor.currentData()
+        if isinstance(editor, QCheckBox):
+            if s.switch is not None:
+                return s.switch if editor.isChecked() else s.default
+            return editor.isChecked()
+        return editor.value()
 
     def set_settings(self, d: dict[str, Any]) -> None:
-        """Show these settings; unknown keys are ignored, missing ones keep their values."""
+        """Show these settings; unknown keys are ignored, missing ones keep their values,
+        and so do values of the wrong type."""
         self._quiet = True
         try:
-            if isinstance(d.get("dataset"), str) and d["dataset"]:
-                _select(self.dataset, d["dataset"], add=True)
-            for key, spin in (("epochs", self.epochs), ("batch_size", self.batch_size)):
-                if isinstance(d.get(key), int) and not isinstance(d[key], bool):
-                    spin.setValue(d[key])
-            if isinstance(d.get("lr"), int | float) and not isinstance(d["lr"], bool):
-                self.lr.setValue(float(d["lr"]))
-            for key, combo in (("optimizer", self.optimizer), ("schedule", self.schedule),
-                               ("device", self.device), ("precision", self.precision)):
-                if isinstance(d.get(key), str):
-                    _select(combo, d[key])
-            if "crop_padding" in d:
-                self.crop.setChecked(bool(d["crop_padding"]))
-            if "hflip" in d:
-                self.hflip.setChecked(bool(d["hflip"]))
+            for s in self.settings_shown:
+                if s.name in d:
+                    self._show(s, d[s.name])
         finally:
             self._quiet = False
+
+    def _show(self, s: Setting, value: Any) -> None:
+        editor = self.editors[s.name]
+        if isinstance(editor, QComboBox):
+            if isinstance(value, str) and value:
+                _select(editor, value, add=bool(s.paths))
+        elif isinstance(editor, QCheckBox):
+            editor.setChecked(bool(value))
+        elif _is_number(value, s.kind):
+            editor.setValue(value)
 
     def set_devices(self, items: list[tuple[str, str]]) -> None:
         """Replace the device entries with (value, label) pairs, keeping the selection."""
-        current = self.device.currentData()
+        device = self.editors["device"]
+        current = device.currentData()
         self._quiet = True
         try:
-            self.device.clear()
+            device.clear()
             for value, label in items:
-                self.device.addItem(label, value)
-            _select(self.device, current)
+                device.addItem(label, value)
+            _select(device, current)
         finally:
             self._quiet = False
-        if self.device.currentData() != current:
-            self._edited()
+        if device.currentData() != current:
+            self._edited("device")
 
-    def _edited(self, *_: object) -> None:
+    def _edited(self, name: str, *_: object) -> None:
+        """A person changed one setting: say which, and its new value."""
         if not self._quiet:
-            self.settings_changed.emit(self.settings())
+            described = next(s for s in self.settings_shown if s.name == name)
+            self.settings_changed.emit({name: self._value(described)})
 
-    def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Image folder (one sub-folder per class)")
+    def _browse(self, s: Setting) -> None:
+        path = QFileDialog.getExistingDirectory(self, f"{s.label}: a folder")
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Dataset file", "", "NumPy arrays (*.npz)")
+            patterns = " ".join(f"*{suffix}" for suffix in s.paths)
+            path, _ = QFileDialog.getOpenFileName(self, f"{s.label}: a file", "",
+                                                  f"{s.label} files ({patterns})")
         if path:
-            _select(self.dataset, path, add=True)
+            _select(self.editors[s.name], path, add=True)
 
     # the dataset ----------------------------------------------------------------------
 
@@ -311,6 +386,7 @@ class TrainingPanel(QWidget):
         """Say why the design does not fit the dataset, with a button that fixes it."""
         self.fit_label.setText(message)
         self.fit_button.setText(button)
+        self.fit_button.setToolTip(button)  # in full, should a narrow panel clip it
         self.fit_button.setVisible(bool(button))
         self._update_offer_box()
 

@@ -52,7 +52,7 @@ def test_train_refuses_a_dataset_that_does_not_fit(tmp_path, capsys):
                  "--epochs", "1", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1
-    assert "[1,32,32]" in err and "[1,8,8]" in err and "Traceback" not in err
+    assert "1×32×32" in err and "1×8×8" in err and "Traceback" not in err
 
 
 def test_train_unknown_dataset_and_bad_numbers(tmp_path, capsys):

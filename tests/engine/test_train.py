@@ -179,7 +179,7 @@ def test_cuda_requested_without_cuda_is_refused_clearly(xo_data):
 def test_input_that_does_not_fit_the_dataset_is_refused_before_training(xo_data):
     _, result, events = run(template("lenet5"), load_dataset("digits"))
     assert isinstance(result, FailedEvent) and result.kind == "data"
-    assert "[1,32,32]" in result.reason and "[1,8,8]" in result.reason
+    assert "1×32×32" in result.reason and "1×8×8" in result.reason
     assert "'input'" in result.reason
     assert not any(isinstance(e, StepEvent) for e in events)
 
@@ -189,7 +189,7 @@ def test_class_count_that_does_not_fit_is_refused(xo_data):
     graph.set_param("fc", "out_features", 5)
     _, result, _ = run(graph, xo_data)
     assert isinstance(result, FailedEvent) and result.kind == "data"
-    assert "2 classes" in result.reason and "out_features 2" in result.reason
+    assert "2 classes" in result.reason and "fc's out_features to 2" in result.reason
 
 
 def test_truncated_and_foreign_checkpoints_are_refused(xo_data, tmp_path):

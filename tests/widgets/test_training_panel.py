@@ -60,7 +60,7 @@ def test_user_edit_emits_settings_changed(panel, qtbot):
         panel.epochs.setValue(42)
     assert blocker.args[0]["epochs"] == 42
     with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
-        QTest.mouseClick(panel.crop, Qt.MouseButton.LeftButton)
+        QTest.mouseClick(panel.crop_padding, Qt.MouseButton.LeftButton)
     assert blocker.args[0]["crop_padding"] == 4
     with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
         panel.optimizer.setCurrentIndex(panel.optimizer.findData("adamw"))
@@ -159,3 +159,140 @@ def test_learning_rate_is_shown_and_typed_as_people_write_it(qtbot):
     assert panel.settings()["lr"] == pytest.approx(4e-5)
     panel.lr.stepBy(-2)
     assert panel.settings()["lr"] == pytest.approx(1e-5)
+
+
+# ---- one owner: the panel is generated from TrainConfig's description -------------------
+
+def _row_label(panel, widget) -> str:
+    """The form label of the row that holds ``widget`` (directly or in a row layout)."""
+    from PySide6.QtWidgets import QFormLayout
+
+    form = panel.findChild(QFormLayout) or panel.layout().itemAt(0).layout()
+    for row in range(form.rowCount()):
+        label = form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
+        field = form.itemAt(row, QFormLayout.ItemRole.FieldRole).layout()
+        if field is not None and field.indexOf(widget) >= 0:
+            return label.text()
+    raise AssertionError(f"{widget} is in no row of the form")
+
+
+def test_panel_widgets_are_those_train_config_describes(panel):
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
+
+    from engine.train_config import TrainConfig, panel_settings
+
+    shown = panel_settings()
+    assert KEYS == tuple(s.name for s in shown) and set(panel.editors) == set(KEYS)
+    assert panel.settings() == {s.name: getattr(TrainConfig(), s.name) for s in shown}
+    for s in shown:
+        editor = panel.editors[s.name]
+        assert getattr(panel, s.name) is editor
+        assert s.doc in editor.toolTip()
+        assert _row_label(panel, editor) == (s.group or s.label)
+        if s.kind in ("choice", "text"):
+            assert isinstance(editor, QComboBox)
+            assert [editor.itemData(i) for i in range(editor.count())] == list(s.choices)
+        elif s.kind == "bool" or s.switch is not None:
+            assert isinstance(editor, QCheckBox)
+            assert editor.text() == (s.label if s.group else "")
+        else:
+            assert isinstance(editor, QSpinBox if s.kind == "int" else QDoubleSpinBox)
+            assert editor.minimum() == pytest.approx(s.minimum)
+            if s.maximum is None:           # no bound in TrainConfig: none in the panel
+                assert editor.maximum() >= 2**31 - 1
+            else:
+                assert editor.maximum() == pytest.approx(s.maximum)
+    # a switch sets TrainConfig's "on" value, and its default when off
+    for s in (s for s in shown if s.switch is not None):
+        panel.editors[s.name].setChecked(True)
+        assert panel.settings()[s.name] == s.switch
+        panel.editors[s.name].setChecked(False)
+        assert panel.settings()[s.name] == s.default
+    # the setting that takes paths has its browse button; the others have none
+    assert set(panel.browse_buttons) == {s.name for s in shown if s.paths}
+
+
+def _declared(source: str) -> set:
+    """Choices, labels and numbers of TrainConfig's description written in ``source``."""
+    import ast
+
+    from engine.train_config import settings
+
+    words, numbers = set(), set()
+    for s in settings():
+        words |= {*s.choices, s.label, s.group} - {""}
+        numbers |= {v for v in (s.default, s.minimum, s.maximum, s.switch)
+                    if isinstance(v, int | float) and not isinstance(v, bool)}
+    numbers -= {0, 1}  # too common to mean anything
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
+            if (isinstance(node.value, str) and node.value in words) or (
+                    isinstance(node.value, int | float) and node.value in numbers):
+                found.add(node.value)
+    return found
+
+
+def test_the_panel_declares_no_choice_label_default_or_range_of_its_own():
+    from pathlib import Path
+
+    import widgets.training_panel as module
+
+    assert _declared(Path(module.__file__).read_text("utf-8")) == set()
+    # the check itself can fail: the old panel's tables are caught
+    assert _declared('OPTIMIZERS = ("sgd", "adam", "adamw")\nspin.setRange(1, 65536)\n'
+                     'form.addRow("Learning rate", lr)') == {"sgd", "adam", "adamw", 65536,
+                                                             "Learning rate"}
+
+
+def test_an_edit_emits_only_the_setting_that_changed(panel, qtbot):
+    with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
+        panel.schedule.setCurrentIndex(panel.schedule.findData("cosine"))
+    assert blocker.args[0] == {"schedule": "cosine"}
+    with qtbot.waitSignal(panel.settings_changed, timeout=1000) as blocker:
+        QTest.mouseClick(panel.hflip, Qt.MouseButton.LeftButton)
+    assert blocker.args[0] == {"hflip": True}
+
+
+# ---- controls never jump under the cursor -----------------------------------------------
+
+@pytest.fixture
+def docked_panel(qtbot):
+    """The panel in a bottom dock of a main window, as the application holds it."""
+    from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
+
+    window = QMainWindow()
+    window.setCentralWidget(QLabel("canvas"))
+    dock = QDockWidget("Training", window)
+    panel = TrainingPanel()
+    dock.setWidget(panel)
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    return window, panel
+
+
+def test_start_stays_put_when_messages_come_and_go(docked_panel, qtbot):
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QApplication
+
+    window, panel = docked_panel
+
+    def start_geometry() -> QRect:
+        QApplication.processEvents()
+        return QRect(panel.start_button.mapTo(window, QPoint(0, 0)), panel.start_button.size())
+
+    before = start_geometry()
+    long = "The network gives 10 outputs (from 'classifier_head'), but dataset 'cifar10' " \
+           "has 2 classes (airplane, automobile). " * 2
+    panel.offer_fit(long, "Set classifier_head_with_a_long_name's out_features to 2")
+    assert panel.fit_button.isVisible()
+    assert start_geometry() == before
+    panel.clear_fit()
+    assert start_geometry() == before
+    panel.show_dataset_problem("mnist is not on this computer yet. Download it (needs the "
+                               "network), or choose a folder that holds it.", download=True)
+    panel.set_status("1,234 images/s on cpu · 3 min left\nloss 0.1234 · accuracy 97.0%")
+    assert start_geometry() == before
