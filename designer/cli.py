@@ -16,7 +16,8 @@ from typing import TextIO
 from engine import Graph, GraphError, analyze
 from engine.analysis import OPTIMIZER_STATES, PRECISIONS
 
-from .cli_train import add_export_parser, add_train_parser, export, train
+from .cli_export import add_export_parser, export
+from .cli_train import add_train_parser, train
 from .summary_text import format_summary
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -74,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         return _open_app(argv)
     args = _parser().parse_args(argv)
+    if args.command in COMMANDS:
+        load_plugins_reporting(sys.stderr)
     if args.command == "summary":
         return summary(args.file, as_json=args.json, batch_size=args.batch_size,
                        precision=args.precision, optimizer=args.optimizer)
@@ -83,6 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export(args)
     _parser().print_help()
     return EXIT_USAGE
+
+
+def load_plugins_reporting(err: TextIO) -> None:
+    """Load the plug-in blocks (SPEC §9); name each broken one and go on without it."""
+    from engine.plugins import load_plugins
+
+    for problem in load_plugins():
+        err.write(f"convas: plug-in not loaded: {problem}\n")
 
 
 def _open_app(argv: list[str]) -> int:

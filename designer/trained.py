@@ -1,10 +1,10 @@
 """The last run's weights, matched against the design as it is now.
 
-After a run the application uses its checkpoint twice: to show any block's feature
-maps (selecting a block after training) and to export with trained weights. Both need
-the same answer to "do these weights still fit the design?", and both are asked in
-the GUI thread, so the compiled model is cached until the checkpoint or the design
-(its revision) changes.
+After a run the application shows any block's feature maps from its checkpoint
+(selecting a block after training). That is asked in the GUI thread at every
+selection, so the compiled model is cached until the checkpoint or the design (its
+revision) changes. (Exports read the checkpoint themselves, through
+``engine.export.export_design``, as the command line does.)
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Trained:
 class TrainedCache:
     """``get()`` the Trained for a checkpoint and design, or None when there is no
     checkpoint, it cannot be read, or the design changed so that its weights no longer
-    fit (then exports carry fresh weights and say so)."""
+    fit (``problem`` says which)."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
