@@ -1,8 +1,8 @@
 """Automatic top-to-bottom layout of a graph (Sugiyama style), for "Auto Layout".
 
-A CNN reads best as one straight column from the Input down to the Output, with the
-side branches (a ResNet shortcut, the arms of an Inception module) in columns beside
-it. So the layout
+A CNN reads best from the Input down to the Output, with the side branches (a ResNet
+shortcut, the arms of an Inception module) in columns beside the main chain. So the
+layout
 
 1. breaks cycles (a wrong design may have one) and puts every node in a layer: the
    longest path from a source, so every edge points downwards; a second source (an
@@ -15,17 +15,26 @@ it. So the layout
    times, to avoid crossings, with the inputs of one block in port order;
 4. pins the main chain (the longest path that ends at the Output, through the
    lowest-numbered port where there is a choice) to column 0 and gives every other
-   node the column nearest the median of its predecessors that keeps the order.
+   node the column nearest the median of its predecessors that keeps the order;
+5. wraps a long network into bands of consecutive layers set side by side, like the
+   columns of a newspaper (read down, then on at the top of the next band), so that
+   the whole design fits a screen at a zoom where block titles can still be read:
+   one column of MobileNetV2's 154 blocks fits a 700-pixel-high canvas only at a
+   zoom of 0.04. The number of bands is the one that shows the drawing largest on a
+   ``page`` of about a canvas' size (fewer when that costs little), and each break
+   falls where the fewest wires cross it (between two residual blocks, not inside
+   one). Only the wires across a break point upwards.
 
-Separate pieces of the graph get their own columns to the right, isolated blocks last.
+Separate pieces of the graph get their own bands to the right, isolated blocks last.
 Everything iterates in insertion order, so the same graph always gets the same layout.
 Plain Python (networkx only for connected components); no Qt, no torch. About 30 ms
-for 1,000 blocks.
+for 1,000 blocks on a desktop; choosing the bands adds about a fifth.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -34,59 +43,124 @@ import networkx as nx
 from .graph import Graph
 
 SWEEPS = 4  # down-and-up barycentre passes; crossings rarely improve after a few
-
-
-def layered_layout(graph: Graph, *, x_gap: float = 220, y_gap: float = 120
-                   ) -> dict[str, tuple[float, float]]:
-    """Positions ``{node id: (x, y)}`` for every node; y grows downwards along edges."""
-    return layered_layout_routes(graph, x_gap=x_gap, y_gap=y_gap)[0]
-
+# A canvas at zoom 1 in a 1600×1000 window (scene units): what wrapping aims to fill.
+PAGE = (1100.0, 750.0)
+PAGE_MARGIN = 80.0   # what a Fit All leaves around the drawing (40 a side)
+COMFORTABLE = 0.75   # a zoom at which every text on a block reads well
+ENOUGH = 0.85        # above it, fewer bands win while they show the drawing this large
+BREAK_SLACK = 0.4    # breaks may move within this fraction of a band to cross fewer wires
 
 Point = tuple[float, float]
 
 
-def layered_layout_routes(graph: Graph, *, x_gap: float = 220, y_gap: float = 120
+def layered_layout(graph: Graph, *, x_gap: float = 220, y_gap: float = 100,
+                   lane_gap: float = 20, band_gap: float = 20,
+                   page: tuple[float, float] | None = PAGE) -> dict[str, Point]:
+    """Positions ``{node id: (x, y)}`` for every node; y grows downwards along edges
+    within a band. ``page=None`` never wraps (one band per connected piece)."""
+    return layered_layout_routes(graph, x_gap=x_gap, y_gap=y_gap, lane_gap=lane_gap,
+                                 band_gap=band_gap, page=page)[0]
+
+
+def layered_layout_routes(graph: Graph, *, x_gap: float = 220, y_gap: float = 100,
+                          lane_gap: float = 20, band_gap: float = 20,
+                          page: tuple[float, float] | None = PAGE
                           ) -> tuple[dict[str, Point], dict[tuple[str, str, int], list[Point]]]:
     """Positions as :func:`layered_layout`, plus bend points for wires that skip layers.
 
     ``routes[(src, dst, port)]`` lists the points, from ``src`` towards ``dst``, where
     the layout kept a wire's column free (a ResNet shortcut runs beside the blocks it
     skips); a canvas that draws wires through them never hides a wire behind a block.
-    Wires between adjacent layers have no entry.
+    Wires between adjacent layers, and wires across a band break, have no entry.
+
+    ``x_gap`` and ``y_gap`` are the pitch of blocks; a column that only carries wires
+    past blocks takes ``lane_gap``; ``band_gap`` more separates two bands (room for
+    the wire that runs up from one band's foot to the head of the next).
     """
     dag, reversed_pairs = _acyclic(graph)
-    pos: dict[str, Point] = {}
-    dummy_pos: dict[Vertex, Point] = {}
-    chains: dict[tuple[str, str], list[Vertex]] = {}
     components = _components(graph, dag.order)
     isolated = [c[0] for c in components if len(c) == 1]
     connected = [c for c in components if len(c) > 1]
     outputs = {n for n in dag.order if graph.type_of(n) == "Output"}
     # The component that holds the Output (else the largest) is the main one, at x = 0.
     connected.sort(key=lambda c: (not (outputs & set(c)), -len(c)))
-    right_edge = None
-    for comp in connected:
-        part = _layout_component(dag, comp, outputs)
-        shift = 0 if right_edge is None else right_edge + 1 - min(part.cols.values())
-        for v, c in part.cols.items():
-            xy = ((c + shift) * x_gap, part.layer_of[v] * y_gap)
-            if isinstance(v, str):
-                pos[v] = xy
-            else:
-                dummy_pos[v] = xy
-        chains.update(part.chains)
-        right_edge = max(c + shift for c in part.cols.values())
-    column = 0 if right_edge is None else right_edge + 1
-    for i, n in enumerate(isolated):
-        pos[n] = (column * x_gap, i * y_gap)
+    parts = [_layout_component(dag, comp, outputs) for comp in connected]
+    if isolated:  # one column of loose blocks, which may break anywhere
+        parts.append(_Part({n: 0 for n in isolated}, {n: i for i, n in enumerate(isolated)},
+                           {}, [0] * (len(isolated) + 1)))
+    rows = _band_rows(parts, x_gap, y_gap, lane_gap, band_gap, page)
+    pos: dict[Vertex, Point] = {}
+    band: dict[Vertex, int] = {}
+    left, count = 0.0, 0
+    for part in parts:
+        for first, end in _bands(part, rows):
+            xs, width = part.columns(first, end, x_gap, lane_gap)
+            for layer in range(first, end):
+                for v in part.layers[layer]:
+                    pos[v] = (left + xs[part.cols[v]], (layer - first) * y_gap)
+                    band[v] = count
+            left += width + band_gap
+            count += 1
     routes: dict[tuple[str, str, int], list[Point]] = {}
+    chains = {k: c for part in parts for k, c in part.chains.items()}
     for e in graph.edges():
         flipped = (e.src, e.dst) in reversed_pairs
         chain = chains.get((e.dst, e.src) if flipped else (e.src, e.dst))
-        if chain:
-            points = [dummy_pos[d] for d in chain]
+        if chain and band[e.src] == band[e.dst]:
+            points = [pos[d] for d in chain]
             routes[(e.src, e.dst, e.port)] = points[::-1] if flipped else points
     return {n: pos[n] for n in graph.nodes}, routes
+
+
+# ---- bands ----------------------------------------------------------------------------
+
+
+def _bands(part: _Part, rows: int) -> list[tuple[int, int]]:
+    """Layer ranges ``[first, end)`` of about ``rows`` layers each, as even as can be;
+    each break moves by up to BREAK_SLACK / 2 of a band either way to where the fewest
+    blocks send wires across it (the nearest such place to the even break), so a band
+    may hold that many layers more."""
+    total = len(part.crossing) - 1
+    slack = math.ceil(rows * BREAK_SLACK / 2)
+    most = rows + slack
+    out, first = [], 0
+    while total - first > most:
+        left = math.ceil((total - first) / rows)  # bands still to come, this one too
+        even = first + math.ceil((total - first) / left)
+        places = range(max(first + 1, even - slack, total - (left - 1) * most),
+                       min(first + most, even + slack) + 1)
+        end = min(places, key=lambda c: (part.crossing[c], abs(c - even), c))
+        out.append((first, end))
+        first = end
+    out.append((first, total))
+    return out
+
+
+def _band_rows(parts: list[_Part], x_gap: float, y_gap: float, lane_gap: float,
+               band_gap: float, page: tuple[float, float] | None) -> int:
+    """Layers per band: the number of bands that shows the drawing largest on
+    ``page``, or when that is COMFORTABLE or more, the fewest bands that still show it
+    ENOUGH times as large (and comfortably)."""
+    tallest = max((len(p.crossing) - 1 for p in parts), default=0)
+    if page is None or tallest <= 1:
+        return max(tallest, 1)
+    options: list[tuple[int, float]] = []  # (rows, zoom) for 1, 2, 3 ... bands
+    for count in range(1, tallest + 1):
+        rows = math.ceil(tallest / count)
+        if options and rows == options[-1][0]:
+            continue
+        width = height = 0.0
+        for part in parts:
+            for first, end in _bands(part, rows):
+                width += part.columns(first, end, x_gap, lane_gap)[1] + band_gap
+                height = max(height, (end - first) * y_gap)
+        across = page[0] / (width - band_gap + PAGE_MARGIN)
+        options.append((rows, min(1.0, across, page[1] / (height + PAGE_MARGIN))))
+        if across < ENOUGH * max(z for _, z in options):
+            break   # more bands only widen the drawing: none of them can win now
+    best = max(z for _, z in options)
+    good = best if best < COMFORTABLE else max(COMFORTABLE, ENOUGH * best)
+    return next(rows for rows, z in options if z >= good)
 
 
 # ---- structure ----------------------------------------------------------------------------
@@ -226,6 +300,32 @@ class _Part:
     cols: dict[Vertex, int]
     layer_of: dict[Vertex, int]
     chains: dict[tuple[str, str], list[Vertex]]  # dummies along each long edge
+    crossing: list[int]  # [c]: vertices with wires from layer c - 1 to c (0 at both ends)
+
+    def __post_init__(self) -> None:
+        self.layers: list[list[Vertex]] = [[] for _ in range(len(self.crossing) - 1)]
+        for v, layer in self.layer_of.items():
+            self.layers[layer].append(v)
+        # per layer: the columns that hold a block (the others hold only wires)
+        self.blocks = [{self.cols[v] for v in row if isinstance(v, str)}
+                       for row in self.layers]
+        self.all_cols = [{self.cols[v] for v in row} for row in self.layers]
+
+    def columns(self, first: int, end: int, x_gap: float, lane_gap: float
+                ) -> tuple[dict[int, float], float]:
+        """x of each column used by layers ``first`` to ``end - 1``, from 0, and the
+        band's width: a column with a block takes ``x_gap``, one that only carries
+        wires past blocks (a shortcut's lane) ``lane_gap``."""
+        used = set().union(*self.all_cols[first:end])
+        blocks = set().union(*self.blocks[first:end])
+        xs: dict[int, float] = {}
+        x = 0.0
+        if not used:
+            return xs, x
+        for c in range(min(used), max(used) + 1):
+            xs[c] = x
+            x += x_gap if c in blocks else lane_gap if c in used else 0.0
+        return xs, x
 
 
 @dataclass
@@ -250,7 +350,9 @@ def _layout_component(dag: _Dag, nodes: list[str], outputs: set[str]) -> _Part:
     rows = _initial_order(order, lay, set(main))
     _reduce_crossings(rows, lay)
     cols = _assign_columns(rows, lay, set(main), floating_v)
-    return _Part(cols, lay.layer_of, lay.chains)
+    # what a break under each layer cuts: the blocks (and long wires) whose wires cross it
+    crossing = [0] + [sum(1 for v in row if lay.down[v]) for row in rows]
+    return _Part(cols, lay.layer_of, lay.chains, crossing)
 
 
 def _split_long_edges(dag: _Dag, order: list[str], layer: dict[str, int]) -> _Layered:

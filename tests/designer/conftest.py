@@ -1,5 +1,6 @@
 """The main window as the GUI tests use it: private settings and recovery folder, and
-no prompt when a test ends with unsaved edits or (having failed) with a run active."""
+no prompt when a test ends with unsaved edits or (having failed) with a run active.
+Every designer test gets its own user data folder (where the editor keeps its runs)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from designer.mainwindow import MainWindow
+
+
+@pytest.fixture(autouse=True)
+def user_data(tmp_path, monkeypatch):
+    """Qt's AppDataLocation (runs, recovery) inside the test's folder, never the user's."""
+    folder = tmp_path / "user-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
 
 
 @pytest.fixture

@@ -134,6 +134,20 @@ def card_area(card: QRectF) -> QRectF:
 RIGHT, LEFT = 1, -1
 
 
+def _between(start: QPointF, end: QPointF, hit: list[QRectF]
+             ) -> tuple[list[QRectF], int] | None:
+    """For a wire that climbs to a block beside its own (the head of the next column of
+    a long chain laid out in columns): the cards in the way on its start's side and the
+    side its lane goes, so the lane runs in the gap between the two columns instead of
+    around the far one. None for a wire that runs down, or with nothing on that side."""
+    if end.y() >= start.y() or end.x() == start.x():
+        return None
+    side = RIGHT if end.x() > start.x() else LEFT
+    mid = (start.x() + end.x()) / 2
+    near = [r for r in hit if (r.center().x() - mid) * side < 0]
+    return (near, side) if near else None
+
+
 def _outer(cards: list[QRectF], side: int) -> float:
     """Where a lane beside all of `cards` on `side` runs."""
     if side == RIGHT:
@@ -175,7 +189,14 @@ class WireRouter:
             return Route(straight, (start + end) / 2, straight.controlPointRect())
         top, bottom = start.y() + STUB, end.y() - STUB
         span = (min(top, bottom), max(top, bottom))
-        path, lane, blocked = self._detour(start, end, span, hit, RIGHT)
+        blocked = None
+        between = _between(start, end, hit)
+        if between is not None:   # between the two ends (a wrapped chain's next column)
+            path, lane, blocked = self._detour(start, end, span, *between)
+        if blocked != 0:
+            right = self._detour(start, end, span, hit, RIGHT)
+            if blocked is None or right[2] < blocked:
+                path, lane, blocked = right
         if blocked:       # crowded on the right: the left side may be clear
             other = self._detour(start, end, span, hit, LEFT)
             if other[2] < blocked:

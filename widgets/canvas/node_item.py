@@ -28,9 +28,15 @@ PORT_RADIUS = 5.5
 NUMBERED_PORT_RADIUS = 7.0
 PORT_SPACING_MIN = 26.0      # blocks with many inputs grow wider rather than cram ports
 MARGIN = 12.0                # room outside the card for ports, shadow and selection ring
-LOW_DETAIL = 0.4             # below this zoom, blocks show only their id, large
+LOW_DETAIL = 0.5             # below this zoom, blocks show only their id, large
 OVERVIEW = 0.12              # below this, not even that
-OVERVIEW_PIXELS = 10.0       # screen height of the id in the zoomed-out overview
+TITLE_PIXELS = 10.0          # screen height of a title zoomed out (never smaller at 12 px)
+MIN_TITLE_PIXELS = 9.0       # the least it shrinks to, to fit, before it is cut short
+LINE = 1.15                  # line height, in font heights, of a title on two lines
+OVERVIEW_HEADER = 10.0       # the header strip's height when only the id is shown
+# From this zoom up, every block's title (its id, up to 16 characters) is drawn whole
+# and at least MIN_TITLE_PIXELS tall on screen; Fit All of a laid-out network aims here.
+LEGIBLE_ZOOM = 0.38
 
 
 def _font(pixels: int, bold: bool = False) -> QFont:
@@ -49,6 +55,33 @@ PORT_FONT = _font(9, bold=True)
 
 def block_width(inputs: int) -> float:
     return max(WIDTH, PORT_SPACING_MIN * (inputs + 1))
+
+
+def fit_title(text: str, lod: float, width: float, height: float) -> tuple[float, list[str]]:
+    """The bold font size (scene pixels) and the lines (one, or two split after a "_")
+    that show ``text`` in a ``width`` × ``height`` box at zoom ``lod``: TITLE_PIXELS
+    tall on screen when it fits, else as large as one or two lines allow, and only
+    below MIN_TITLE_PIXELS on one line, cut short with "…".
+
+    A zoomed-out overview of a long network (MobileNetV2 fitted to the window) is
+    only worth having when the blocks' names can be read in it."""
+    reference = QFontMetricsF(_font(100, bold=True))
+
+    def size_for(lines: list[str]) -> float:
+        widest = max(reference.horizontalAdvance(line) for line in lines) / 100
+        return min(TITLE_PIXELS / lod, height / (LINE * len(lines)) if len(lines) > 1
+                   else height, width / max(widest, 1e-6))
+
+    options = [(size_for([text]), [text])]
+    if options[0][0] * lod < TITLE_PIXELS - 1e-6:
+        cuts = [i + 1 for i, ch in enumerate(text[:-1]) if ch == "_"] or [len(text) // 2]
+        for cut in sorted(cuts, key=lambda c: abs(2 * c - len(text))):  # even first
+            lines = [text[:cut], text[cut:]]
+            options.append((size_for(lines), lines))
+    size, lines = max(options, key=lambda o: o[0])  # the first of equals: one line
+    if size * lod >= MIN_TITLE_PIXELS - 1e-6:
+        return size, lines
+    return min(height, MIN_TITLE_PIXELS / lod), [text]
 
 
 class NodeItem(QGraphicsItem):
@@ -173,27 +206,31 @@ class NodeItem(QGraphicsItem):
         body = QPainterPath()
         body.addRoundedRect(card, RADIUS, RADIUS)
         painter.fillPath(body, pal.body)
-        header = QPainterPath()
-        header.addRect(QRectF(0, 0, self._width, HEADER))
+        header = QPainterPath()  # a strip when zoomed out: the id needs the room
+        header.addRect(QRectF(0, 0, self._width, HEADER if lod >= LOW_DETAIL
+                              else OVERVIEW_HEADER))
         painter.fillPath(body.intersected(header), colour)
         self._paint_outline(painter, card)
         if lod >= LOW_DETAIL:
-            self._paint_texts(painter)
+            self._paint_texts(painter, lod)
             self._paint_status_icon(painter)
         elif lod >= OVERVIEW:
             self._paint_overview_label(painter, lod)
         self._paint_ports(painter, colour, lod)
 
     def _paint_overview_label(self, painter: QPainter, lod: float) -> None:
-        """Zoomed far out, the card's normal text is unreadable: show just the id, sized
-        to stay about 10 screen pixels tall, so the overview still says what is where."""
+        """Zoomed out, the card's normal text is unreadable: show just the id, sized to
+        stay about TITLE_PIXELS tall on screen (on two lines if need be), so the
+        overview still says what is where."""
+        room = QRectF(6, OVERVIEW_HEADER + 2, self._width - 12, HEIGHT - OVERVIEW_HEADER - 4)
+        size, lines = fit_title(self.view.id, lod, room.width(), room.height())
         font = QFont(TITLE_FONT)
-        font.setPixelSize(int(min(OVERVIEW_PIXELS / lod, HEIGHT - HEADER - 8)))
+        font.setPixelSize(max(1, int(size)))
         painter.setFont(font)
         painter.setPen(self.palette.text)
-        room = QRectF(6, HEADER, self._width - 12, HEIGHT - HEADER)
-        text = QFontMetricsF(font).elidedText(self.view.id, Qt.TextElideMode.ElideRight,
-                                              room.width())
+        metrics = QFontMetricsF(font)
+        text = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, room.width())
+                         for line in lines)
         painter.drawText(room, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_outline(self, painter: QPainter, card: QRectF) -> None:
@@ -214,13 +251,18 @@ class NodeItem(QGraphicsItem):
             painter.setPen(ring)
             painter.drawRoundedRect(card.adjusted(-3.5, -3.5, 3.5, 3.5), RADIUS + 3, RADIUS + 3)
 
-    def _paint_texts(self, painter: QPainter) -> None:
+    def _paint_texts(self, painter: QPainter, lod: float) -> None:
         pal, view, w = self.palette, self.view, self._width
         icon_room = 20.0 if (view.error or view.warning) else 0.0
         left, right = 9.0, w - 9.0 - icon_room
-        title_m, type_m = QFontMetricsF(TITLE_FONT), QFontMetricsF(TYPE_FONT)
-        title = title_m.elidedText(view.id, Qt.TextElideMode.ElideRight, (right - left) * 0.62)
-        painter.setFont(TITLE_FONT)
+        title_font = TITLE_FONT
+        if TITLE_FONT.pixelSize() * lod < TITLE_PIXELS:  # zoomed out: a larger title
+            title_font = QFont(TITLE_FONT)
+            title_font.setPixelSize(int(min(TITLE_PIXELS / lod, HEADER - 4)))
+        # the id is the block's name: it gets the room it needs, the type what is left
+        title_m, type_m = QFontMetricsF(title_font), QFontMetricsF(TYPE_FONT)
+        title = title_m.elidedText(view.id, Qt.TextElideMode.ElideRight, right - left)
+        painter.setFont(title_font)
         painter.setPen(pal.title)
         head = QRectF(left, 0, right - left, HEADER)
         flags = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter

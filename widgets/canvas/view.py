@@ -30,8 +30,8 @@ from .interactions import DragWire, Interaction, MoveBlocks, Pan, RubberBand
 from .keys import handle_key
 from .minimap import MiniMap
 from .model import OUTPUT, EdgeKey, NodeView
-from .navigation import WORLD, NavigableView
-from .node_item import NodeItem
+from .navigation import FRAME_MARGIN, WORLD, NavigableView
+from .node_item import LEGIBLE_ZOOM, NodeItem
 from .scene import GraphScene
 from .theme import DARK, LIGHT
 
@@ -151,19 +151,29 @@ class GraphCanvas(NavigableView):
     def fit_all(self) -> None:
         self.frame_rect(_union(self.scene_.nodes.values()))
 
-    def show_design(self, readable: float = 0.6, zoom: float = 0.85) -> None:
-        """Fit the whole design when its text stays readable; otherwise show its top
-        (where the Input is) at a readable zoom and leave the rest to scrolling and the
-        minimap, the way a long network is read: from the input down."""
+    def show_design(self, readable: float = LEGIBLE_ZOOM, zoom: float = 0.85) -> None:
+        """Fit the whole design when its block titles stay legible; otherwise show its
+        top left (where the Input of a laid-out network is) at a readable zoom and
+        leave the rest to scrolling and the minimap, the way a long network is read:
+        from the input down, column after column."""
         rect = _union(self.scene_.nodes.values())
         self.fit_all()
         if rect.isEmpty() or self.current_scale() >= readable:
             return
         self.setTransform(QTransform.fromScale(zoom, zoom))
         vp = self.viewport().rect()
-        top = rect.top() - 40 + vp.height() / (2 * zoom)
-        self.centerOn(QPointF(rect.center().x(), top))
+        half_w, half_h = vp.width() / (2 * zoom), vp.height() / (2 * zoom)
+        x = (rect.center().x() if rect.width() + 2 * FRAME_MARGIN <= 2 * half_w
+             else rect.left() - FRAME_MARGIN + half_w)
+        self.centerOn(QPointF(x, rect.top() - FRAME_MARGIN + half_h))
         self._changed()
+
+    def reveal(self, node_id: str, margin: int = 40) -> None:
+        """Scroll, without zooming, just enough that the block is in view with
+        ``margin`` pixels to spare; nothing moves when it already is."""
+        item = self.scene_.nodes.get(node_id)
+        if item is not None:
+            self.ensureVisible(item.mapRectToScene(item.card_rect()), margin, margin)
 
     def frame_selection(self) -> None:
         """Frame the selected blocks, or all of them when none is selected."""
