@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer
 
 from engine.blocks import CATALOGUE
+from engine.plugins import problems as plugin_problems
 from engine.units import human_count
 from widgets.canvas import GraphCanvas, NodeView
 from widgets.inspector import Inspector
@@ -18,9 +19,6 @@ from widgets.summary import SummaryTable
 
 from .block_text import params_badge, shape_badge, subtitle
 from .document import Document
-
-GROWING = {"Add", "Concat"}  # blocks that show one free input slot more than they use
-
 
 EMPTY_HINT = ("Drag blocks here from the palette on the left (an Input first), or start "
               "from a working network: File → New from Template, e.g. “X vs O”.")
@@ -35,7 +33,8 @@ class Editor(QObject):
         self.summary, self.problems = summary, problems
         self._selected: list[str] = []
         self._edge_labels: dict[tuple[str, str, int], str] = {}
-        self._shown: dict[str, tuple] = {}  # node id -> (NodeInfo, warning) last drawn
+        self._shown: dict[str, tuple] = {}  # node id -> what its card was drawn from
+        self._rows: dict[str, tuple] = {}  # node id -> (NodeInfo, its Layers row)
         # The summary table and problems list are rebuilt at most every 150 ms, after
         # the canvas: typing in a spin box must not wait for a 1,000-row table.
         self._tables_timer = QTimer(self, singleShot=True, interval=150)
@@ -63,14 +62,16 @@ class Editor(QObject):
         # a later change of the same parameter is a step of its own.
         self._seal_timer = QTimer(self, singleShot=True, interval=1000)
         self._seal_timer.timeout.connect(doc.end_edit)
-        summary.cellClicked.connect(self._on_summary_clicked)
+        summary.block_activated.connect(self.focus_node)
         problems.problem_activated.connect(self.focus_node)
         self.clipboard: dict | None = None
         self.rebuild()
 
     # ---- projection ----------------------------------------------------------------
 
-    def node_view(self, node_id: str) -> NodeView:
+    def node_view(self, node_id: str, warnings: dict[str, str] | None = None) -> NodeView:
+        """How the canvas draws a block; ``warnings`` (from ``_warnings``) saves looking
+        through every warning once per block when many blocks are drawn."""
         g, report = self.doc.graph, self.doc.report
         type_name = g.type_of(node_id)
         spec = CATALOGUE[type_name]
@@ -78,10 +79,10 @@ class Editor(QObject):
         params = (info.resolved if info is not None and info.resolved is not None
                   else {**spec.defaults(), **g.params_of(node_id)})
         inputs = spec.max_inputs if spec.max_inputs is not None else 0
-        if type_name in GROWING:
+        if spec.grows:  # any number of inputs: show one free slot more than used
             inputs = max(spec.min_inputs, max((p for p, _ in g.inputs_of(node_id)),
                                               default=-1) + 2)
-        warning = next((w.message for w in report.warnings if w.node == node_id), None)
+        warning = (warnings if warnings is not None else self._warnings()).get(node_id)
         return NodeView(
             id=node_id, type=type_name, category=spec.category, inputs=inputs,
             has_output=type_name != "Output", subtitle=subtitle(type_name, params),
@@ -96,11 +97,12 @@ class Editor(QObject):
         self._edge_labels.clear()
         self._shown.clear()
         warnings = self._warnings()
-        for n in self.doc.graph.nodes:
-            self.canvas.add_node(self.node_view(n))
-            self._shown[n] = self._state(n, warnings)
-        for e in self.doc.graph.edges():
-            self._on_edge_added(e.src, e.dst, e.port)
+        with self.canvas.loading():
+            for n in self.doc.graph.nodes:
+                self.canvas.add_node(self.node_view(n, warnings))
+                self._shown[n] = self._state(n, warnings)
+            for e in self.doc.graph.edges():
+                self._on_edge_added(e.src, e.dst, e.port)
         self.refresh_analysis()
         self.inspector.clear()
 
@@ -133,8 +135,8 @@ class Editor(QObject):
         for n in self.doc.graph.nodes:
             state = self._state(n, warnings)
             last = self._shown.get(n)
-            if last is None or any(a is not b for a, b in zip(state, last, strict=True)):
-                self.canvas.update_node(self.node_view(n))
+            if state != last:
+                self.canvas.update_node(self.node_view(n, warnings))
                 self._shown[n] = state
                 changed.add(n)
         for (src, dst, port), old in list(self._edge_labels.items()):
@@ -147,13 +149,26 @@ class Editor(QObject):
         self._tables_timer.start()
 
     def _warnings(self) -> dict[str, str]:
-        return {w.node: w.message for w in self.doc.report.warnings}
+        """Each block's first warning (the one its card shows)."""
+        first: dict[str, str] = {}
+        for w in self.doc.report.warnings:
+            first.setdefault(w.node, w.message)
+        return first
 
     def _state(self, node_id: str, warnings: dict[str, str]) -> tuple:
-        """What a block's drawing depends on; the analysis keeps the very same NodeInfo
-        object for unchanged nodes, so an identity check finds what to redraw."""
-        return (self.doc.report.nodes.get(node_id), warnings.get(node_id),
-                len(self.doc.graph.inputs_of(node_id)))
+        """What a block's drawing depends on (see ``node_view``), not its whole NodeInfo:
+        an edit near the input changes every receptive field downstream, which no block
+        shows, and redrawing 1,000 blocks for it froze the window. The analysis keeps
+        the very same shape and params objects for unchanged nodes, so the comparison
+        is mostly identity checks."""
+        info = self.doc.report.nodes.get(node_id)
+        g = self.doc.graph
+        drawn = None if info is None else (
+            info.output_shape, info.params, info.error.message if info.error else None,
+            info.resolved)
+        params = None if info is not None and info.resolved is not None else \
+            dict(g.params_of(node_id))
+        return (drawn, params, warnings.get(node_id), tuple(p for p, _ in g.inputs_of(node_id)))
 
     def flush(self) -> None:
         """Bring the summary table and problems list up to date now (tests, screenshots)."""
@@ -163,9 +178,20 @@ class Editor(QObject):
 
     def _refresh_tables(self) -> None:
         report = self.doc.report
-        self.summary.set_rows([i.to_dict() for i in report.nodes.values()])
+        # The analysis keeps the very NodeInfo of an unchanged block, so its row is the
+        # dict made last time: the table then skips it without comparing, and a large
+        # graph's edit makes no heap of short-lived dicts for the garbage collector.
+        rows, made = [], {}
+        for node, info in report.nodes.items():
+            last = self._rows.get(node)
+            row = last[1] if last is not None and last[0] is info else info.to_dict()
+            made[node] = (info, row)
+            rows.append(row)
+        self._rows = made
+        self.summary.set_rows(rows)
         items = [(e.node, "error", e.message) for e in report.errors]
         items += [(w.node, "warning", w.message) for w in report.warnings]
+        items += [(None, "warning", f"plug-in not loaded: {p}") for p in plugin_problems()]
         self.problems.set_problems(items)
 
     def status_text(self) -> str:
@@ -233,11 +259,6 @@ class Editor(QObject):
             self.canvas.select([node_id])
             self.canvas.frame_selection()
 
-    def _on_summary_clicked(self, row: int, _column: int) -> None:
-        item = self.summary.item(row, 0)
-        if item is not None:
-            self.focus_node(item.text())
-
     # ---- edits from the window -----------------------------------------------------
 
     def _add_and_select(self, type_name: str, pos) -> str:
@@ -246,12 +267,16 @@ class Editor(QObject):
         return node
 
     def add_block_below_selection(self, type_name: str) -> str:
+        """A palette double-click: the block below the selected one (wired from it), else
+        in the middle of the view; scrolled into view either way (below a block at the
+        window's edge it would otherwise appear where no one sees it)."""
         if len(self._selected) == 1 and self._selected[0] in self.doc.graph:
             node = self.doc.add_block_after(type_name, self._selected[0])
         else:
             rect = self.canvas.mapToScene(self.canvas.viewport().rect().center())
             node = self.doc.add_block(type_name, (rect.x(), rect.y()))
         self.canvas.select([node])
+        self.canvas.reveal(node)
         return node
 
     def _delete(self, nodes: list[str], edges: list) -> None:

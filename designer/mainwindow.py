@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 
 from engine import Graph, GraphError
 from engine.layout import layered_layout
+from engine.plugins import describe_problems
+from engine.plugins import problems as plugin_problems
 from widgets.canvas import GraphCanvas
 from widgets.inspector import Inspector
 from widgets.palette import Palette
@@ -26,6 +28,7 @@ from widgets.problems import ProblemsList
 from widgets.style import apply_theme
 from widgets.summary import SummaryTable
 
+from . import dock_layout
 from .document import Document
 from .editor import Editor
 from .recovery import Recovery
@@ -59,7 +62,7 @@ class MainWindow(QMainWindow):
                                      Qt.DockWidgetArea.BottomDockWidgetArea),
                                     ("Problems", self.problems,
                                      Qt.DockWidgetArea.BottomDockWidgetArea),
-                                    ("Training", self.training,
+                                    ("Training", dock_layout.scrolling(self.training),
                                      Qt.DockWidgetArea.BottomDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock_{title.lower()}")
@@ -69,9 +72,9 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self._docks["Layers"], self._docks["Problems"])
         self.tabifyDockWidget(self._docks["Problems"], self._docks["Training"])
         self._docks["Layers"].raise_()
-        self.resizeDocks([self._docks["Blocks"], self._docks["Inspector"]], [230, 320],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self._docks["Layers"]], [230], Qt.Orientation.Vertical)
+        dock_layout.default_sizes(self, self._docks)
+        self.training_room = dock_layout.TrainingRoom(self, self._docks["Training"],
+                                                      self.settings)
         self.editor = Editor(self.doc, self.canvas, self.inspector, self.summary, self.problems)
         self.palette.block_activated.connect(self.editor.add_block_below_selection)
         self.totals = QLabel()
@@ -87,6 +90,8 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._update_title()
         self._update_status()
+        if plugin_problems():  # plug-in files that did not load: which, and why
+            self.statusBar().showMessage(describe_problems(plugin_problems()), 60_000)
 
     # ---- actions ----------------------------------------------------------------------
 
@@ -190,6 +195,7 @@ class MainWindow(QMainWindow):
         tools.addAction(self.train_action)
         tools.addAction(self.stop_action)
         self.training.running_changed.connect(self._on_training_running)
+        self.training.running_changed.connect(self.training_room.running_changed)
 
     @staticmethod
     def _template_title(f) -> str:
@@ -259,18 +265,25 @@ class MainWindow(QMainWindow):
         return self._save_to(self.doc.path)
 
     def save_as(self) -> bool:
+        """Save to a file the user picks; an untitled design takes the file's name (the
+        name its exports, runs and ``.py`` class are called by), in the same step."""
         path, _ = QFileDialog.getSaveFileName(self, "Save graph", self.doc.path or
                                               "untitled.convas.json", FILE_FILTER)
         if not path:
             return False
         if not path.endswith(".json"):
             path += ".convas.json"
-        return self._save_to(path)
+        untitled = self.doc.graph.name.strip() in ("", "Untitled")
+        return self._save_to(path, rename=untitled)
 
-    def _save_to(self, path: str) -> bool:
+    def _save_to(self, path: str, rename: bool = False) -> bool:
+        old_name = self.doc.graph.name
+        if rename:
+            self.doc.graph.name = _file_stem(path) or old_name
         try:
             self.doc.save(path)
         except OSError as exc:
+            self.doc.graph.name = old_name   # not saved: nothing changed
             QMessageBox.critical(self, "Not saved",
                                  f"Could not save {path}:\n{exc.strerror or exc}\n\nYour "
                                  f"design is still open and the old file is unchanged; free "
@@ -305,16 +318,15 @@ class MainWindow(QMainWindow):
         return False
 
     def export(self, fmt: str, path: str | None = None) -> bool:
-        """Export the design with the weights of the last training run when there is one
-        that fits it: ONNX (checked against onnxruntime, the result shown), a PyTorch
-        ``.py`` (trained weights beside it as ``.pt``), or the run's checkpoint."""
-        import shutil
-
-        from engine.checkpoint import CheckpointError
-        from engine.export import ExportError, export_pytorch
+        """Export the design as ``convas export`` does, through the same engine function:
+        ONNX (in a child process, checked against onnxruntime), a PyTorch ``.py`` (its
+        weights beside it as ``.pt``) or a checkpoint, with the last run's weights while
+        they fit the design (else fresh ones, and the message says why)."""
+        from engine.export import ExportError, export_design
+        from engine.export.design import SUFFIXES
 
         interactive = path is None
-        suffix = {"onnx": ".onnx", "pytorch": ".py", "checkpoint": ".pt"}[fmt]
+        suffix = SUFFIXES[fmt]
         ckpt = self.training.checkpoint
         if fmt == "checkpoint" and ckpt is None:
             QMessageBox.information(self, "No trained weights",
@@ -331,27 +343,14 @@ class MainWindow(QMainWindow):
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         QApplication.processEvents()
         try:
-            state, note = self._trained_weights() if fmt != "checkpoint" else (None, "")
-            if fmt == "checkpoint":
-                shutil.copyfile(ckpt, path)
-                message = (f"checkpoint of the last run written to {path} (load it with "
-                           f"convas train --resume, or torch.load)")
-            elif fmt == "pytorch":
-                export_pytorch(self.doc.graph, path)
-                message = f"PyTorch module written to {path}"
-                if state is not None:
-                    import torch
-
-                    weights = Path(path).with_suffix(".pt")
-                    torch.save(state, weights)
-                    message += (f", trained weights to {weights.name} "
-                                f"(model.load_state_dict(torch.load(...)))")
-            else:
-                ok, message = self._export_onnx_in_child(path, state)
+            if fmt == "onnx":
+                ok, outcome = self._export_in_child(path, fmt, ckpt)
                 if not ok:
-                    raise ExportError(message)
-            message += note
-        except (GraphError, ExportError, CheckpointError, OSError) as exc:
+                    raise ExportError(outcome)
+            else:  # a .py or a checkpoint takes a moment: no child needed
+                outcome = export_design(self.doc.graph, path, fmt, ckpt, if_unfit="untrained")
+            message = outcome.describe()
+        except (GraphError, ExportError) as exc:
             message = ""
             failure = str(exc)
         finally:
@@ -365,16 +364,17 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "Exported", message)
         return True
 
-    def _export_onnx_in_child(self, path: str, state: dict | None) -> tuple[bool, str]:
-        """Run the export and its onnxruntime check in a child process while this event
-        loop keeps running (the window repaints, a run keeps reporting)."""
+    def _export_in_child(self, path: str, fmt: str, weights: Path | None) -> tuple[bool, object]:
+        """Run export_design in a child process while this event loop keeps running (the
+        window repaints, a run keeps reporting): ``(True, ExportResult)`` or
+        ``(False, message)``."""
         from concurrent.futures.process import BrokenProcessPool
 
         from PySide6.QtCore import QEventLoop, QTimer
 
-        from engine.export.in_child import start_onnx_export
+        from engine.export.in_child import start_export
 
-        future = start_onnx_export(self.doc.graph, path, state)
+        future = start_export(self.doc.graph, path, fmt, weights, if_unfit="untrained")
         loop = QEventLoop()
         poll = QTimer(interval=50)
         poll.timeout.connect(lambda: future.done() and loop.quit())
@@ -393,16 +393,6 @@ class MainWindow(QMainWindow):
         except BrokenProcessPool:
             return False, ("the export process ended unexpectedly (out of memory?); the "
                            "design is unchanged")
-
-    def _trained_weights(self) -> tuple[dict | None, str]:
-        """The last run's weights when they fit the design as it is now, and a note
-        saying which weights an export carries."""
-        if self.training.checkpoint is None:
-            return None, " (untrained weights: no training run yet)"
-        trained = self.training.trained()
-        if trained is None:
-            return None, f" (untrained weights: {self.training.trained_problem()})"
-        return trained.state_dict, " (trained weights of the last run)"
 
     def start_training(self) -> bool:
         """Train the design with the Training dock's settings, the dock in view."""
@@ -469,12 +459,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(recent))
 
     def _restore_layout(self) -> None:
-        geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        state = self.settings.value("window_state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        dock_layout.restore(self, self.settings)  # an older version's layout is ignored
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._exporting:  # the export's own event loop is running: let it finish
@@ -486,10 +471,19 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.training.shutdown()
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
+        self.training_room.before_save()
+        dock_layout.save(self, self.settings)
         self.recovery.discard()
         event.accept()
+
+
+def _file_stem(path: str) -> str:
+    """``resnet_birds`` for ``…/resnet_birds.convas.json`` (or ``.json``)."""
+    name = Path(path).name
+    for suffix in (".convas.json", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _system_dark() -> bool:

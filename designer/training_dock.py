@@ -11,8 +11,6 @@ imported on the first Start or dataset preview, in the background, not at start-
 
 from __future__ import annotations
 
-import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QWidget
 
+from engine.train_config import ConfigError, TrainConfig, setting
 from widgets.confusion import ConfusionView
 from widgets.featuremaps import FeatureMapView
 from widgets.gallery import (
@@ -31,8 +30,9 @@ from widgets.gallery import (
 from widgets.plots import TrainingPlots
 from widgets.training_panel import TrainingPanel
 
-from .dataset_fit import fit_problem
+from .dataset_fit import fit_button_text, fit_message, fit_problem
 from .dataset_preview import DatasetPreview, DatasetScout, PreviewFailure
+from .run_folders import new_run_folder, runs_folder
 from .trained import Trained, TrainedCache
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class TrainingDock(QWidget):
         self._selected: list[str] = []
         self._probe_shown = -1
         self._trained = TrainedCache()
-        self._preview_key: dict = {}
+        self._preview_source, self._preview_key = "", {}
         self.scout = DatasetScout(self)
         self.scout.previewed.connect(self._on_preview)
         self.scout.devices.connect(self.panel.set_devices)
@@ -102,29 +102,32 @@ class TrainingDock(QWidget):
     # ---- settings and the dataset ------------------------------------------------------
 
     def _on_settings_edited(self, settings: dict) -> None:
-        """Panel edits are edits of the design (undoable, saved with the file)."""
-        old = self.doc.graph.training.get("dataset", "shapes")
-        changed = settings.get("dataset") != old
+        """Panel edits (one key each) are edits of the design (undoable, saved with the
+        file); the preview follows from training_changed."""
+        changed = "dataset" in settings and settings["dataset"] != self._dataset()
         # classes, limit and options belong to the dataset they were chosen for
         self.doc.set_training(settings, remove=DATASET_SPECIFIC if changed else ())
-        if changed:
-            self.request_preview()
 
     def _on_training_changed(self) -> None:
-        before = (self.panel.settings().get("dataset"), self._preview_key)
-        self._show_settings()   # after undo / redo
-        if (self.panel.settings().get("dataset"), self._data_settings()) != before:
+        self._show_settings()   # after an edit, undo or redo
+        if (self._dataset(), self._data_settings()) != (self._preview_source,
+                                                        self._preview_key):
             self.request_preview()
+
+    def _dataset(self) -> str:
+        """The dataset the design trains on: its ``training`` key's, else the default."""
+        value = self.doc.graph.training.get("dataset")
+        return value if isinstance(value, str) and value else setting("dataset").default
 
     def _on_design_replaced(self) -> None:
         self._show_settings()
-        self.request_preview()
+        # Once the new design is on screen: the first preview imports torch in a thread,
+        # which competing for the interpreter made opening a big design twice as slow.
+        self._first_preview.start()
 
     def _show_settings(self) -> None:
         """The design's settings, with TrainConfig's defaults for what the file leaves
         out: the panel then shows what a run (and ``convas train``) would use."""
-        from engine.train_config import TrainConfig
-
         self.panel.set_settings({**TrainConfig().to_dict(), **self.doc.graph.training})
 
     def _data_settings(self) -> dict:
@@ -139,14 +142,14 @@ class TrainingDock(QWidget):
         return tuple(shapes[0]) if shapes and shapes[0] is not None else None
 
     def request_preview(self) -> None:
-        source = self.panel.settings().get("dataset")
-        self._preview_key = self._data_settings()
+        source = self._dataset()
+        self._preview_source, self._preview_key = source, self._data_settings()
         if source:
             self.panel.dataset_info.setText(f"loading {source}…")
             self.scout.request(source, self._input_shape(), self._data_settings())
 
     def _on_preview(self, result) -> None:
-        if result.source != self.panel.settings().get("dataset"):
+        if result.source != self._dataset():
             return  # the choice changed meanwhile; its own preview is on the way
         if isinstance(result, PreviewFailure):
             self.preview = None
@@ -170,17 +173,17 @@ class TrainingDock(QWidget):
         if problem is None:
             self.panel.clear_fit()
         else:
-            self.panel.offer_fit(problem.message, problem.button)
+            self.panel.offer_fit(fit_message(problem), fit_button_text(problem))
 
     def fit_input(self) -> bool:
         """Make the design take the dataset: one undoable edit of one block."""
         if self.preview is None or self.is_running:
             return False
         problem = fit_problem(self.doc, self.preview)
-        if problem is None:
+        if problem is None or not problem.changes:
             return False
-        return self.doc.set_params(problem.node, problem.changes,
-                                   f"Fit {problem.node} to {self.preview.source}")
+        return self.doc.set_params(problem.block, problem.changes,
+                                   f"Fit {problem.block} to {self.preview.source}")
 
     def _on_download_progress(self, name: str, done: int, total: int) -> None:
         self.panel.set_download_progress(
@@ -197,8 +200,6 @@ class TrainingDock(QWidget):
     # ---- run control -------------------------------------------------------------------
 
     def start(self) -> bool:
-        from engine.train_config import ConfigError, TrainConfig
-
         from .training import TrainingController
 
         if self.is_running:
@@ -220,17 +221,19 @@ class TrainingDock(QWidget):
             c.feature_maps.connect(self._on_maps)
             c.finished.connect(self._on_finished)
             c.running_changed.connect(self._on_running)
-        try:  # the panel's edits are already in the design; its defaults fill the rest
-            config = TrainConfig.from_dict({**self.panel.settings(), **self.doc.graph.training,
-                                            "probe_every": 0,
+        try:  # the panel's edits are in the design; TrainConfig's defaults fill the rest
+            config = TrainConfig.from_dict({**self.doc.graph.training, "probe_every": 0,
                                             "probe_seconds": PROBE_SECONDS})
         except ConfigError as exc:
             self.panel.set_status(str(exc), error=True)
             return False
+        try:  # kept in the user's data folder: a reboot must not take the checkpoint
+            out = new_run_folder(self.doc.graph.name)
+        except OSError as exc:
+            self.panel.set_status(f"No folder for the run in {runs_folder()}: "
+                                  f"{exc.strerror or exc}. Free some space there.", error=True)
+            return False
         self._runs += 1
-        runs = Path(tempfile.gettempdir()) / "convas-runs"
-        runs.mkdir(parents=True, exist_ok=True)
-        out = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
         self.plots.start_run(f"{self.doc.graph.name} #{self._runs}")
         self._probe_shown = -1
         self.confusion.clear()
@@ -402,11 +405,6 @@ class TrainingDock(QWidget):
     def trained(self) -> Trained | None:
         """The last run's weights if they fit the design as it is now."""
         return self._trained.get(self.checkpoint, self.doc.graph, self.doc.revision)
-
-    def trained_problem(self) -> str:
-        """Why trained() is None, in words."""
-        self.trained()
-        return self._trained.problem
 
 
 def _duration(seconds: float) -> str:

@@ -22,7 +22,10 @@ def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
     f = next(f for f in template_files() if f.name == "x_vs_o.convas.json")
     window.doc.new_from(Graph.loads(f.read_text("utf-8"), f.name))
     dock = window.training
-    dock.panel.set_settings({"dataset": "shapes", "epochs": 1, "device": "cpu"})
+    dock.panel.epochs.setValue(1)           # as a person sets them: edits of the design
+    dock.panel.device.setCurrentIndex(dock.panel.device.findData("cpu"))
+    assert (window.doc.graph.training["epochs"], window.doc.graph.training["device"]) == \
+        (1, "cpu")
     window.canvas.select(["conv1"])  # feature maps of this block during the run
     finished = []
     QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
@@ -62,7 +65,7 @@ def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
 
     # the .py export carries the trained weights beside it, the checkpoint export copies
     assert window.export("pytorch", str(tmp_path / "xo.py"))
-    weights = torch.load(tmp_path / "xo.pt")
+    weights = torch.load(tmp_path / "xo.pt", weights_only=True)["state_dict"]
     torch.testing.assert_close(weights["conv1.weight"], model.conv1.weight)
     assert window.export("checkpoint", str(tmp_path / "copy.pt"))
     assert (tmp_path / "copy.pt").read_bytes() == dock.checkpoint.read_bytes()
@@ -70,4 +73,5 @@ def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
     # an edit that changes the weights' shapes: the export says its weights are untrained
     window.doc.set_param("conv1", "out_channels", 4)
     assert window.export("onnx", str(tmp_path / "edited.onnx"))
-    assert "design changed since the last training run" in window.statusBar().currentMessage()
+    message = window.statusBar().currentMessage()
+    assert "untrained weights: the design changed since" in message and "conv1" in message

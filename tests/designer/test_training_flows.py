@@ -9,7 +9,6 @@ child process (a couple of seconds to start), on the CPU.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
@@ -44,10 +43,9 @@ def xo_graph(**training) -> Graph:
 
 
 @pytest.fixture
-def dock(window, monkeypatch, tmp_path):
-    """The Training dock, raised so its widgets are visible; runs write under tmp_path.
-    Leaves no run and no preview thread behind."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # the dock's convas-runs/
+def dock(window):
+    """The Training dock, raised so its widgets are visible; runs write under the test's
+    data folder (tests/designer/conftest.py). Leaves no run and no preview thread behind."""
     window.findChild(QDockWidget, "dock_training").raise_()
     d = window.training
     yield d
@@ -250,8 +248,9 @@ def test_undo_of_a_key_the_file_lacked_shows_the_default_again(window, dock, qtb
     doc, panel = window.doc, dock.panel
     assert "schedule" not in doc.graph.training               # trains with "constant"
     assert panel.schedule.currentData() == TrainConfig().schedule
+    before = dict(doc.graph.training)
     panel.schedule.setCurrentIndex(panel.schedule.findData("cosine"))
-    assert doc.graph.training["schedule"] == "cosine"
+    assert doc.graph.training == {**before, "schedule": "cosine"}   # that key, no other
     key(window, Qt.Key.Key_Z, CTRL)
     assert "schedule" not in doc.graph.training
     assert panel.schedule.currentData() == TrainConfig().schedule     # what the file means
@@ -381,6 +380,30 @@ def test_fit_offer_sets_the_input_to_the_datasets_shape_in_one_undo_step(window,
     doc.undo_stack.redo()
     assert doc.report.nodes["input"].output_shape == (1, 32, 32)
     assert panel.fit_button.isHidden()
+
+
+def test_start_stays_put_when_the_fit_offer_comes_and_goes(window, dock, qtbot):
+    """Controls never jump under the cursor: the offer appears below the buttons, and
+    neither moves Start nor grows the dock."""
+    from PySide6.QtCore import QPoint, QRect
+
+    open_xo(window, device="cpu")
+    wait_for_preview(qtbot, dock)
+    panel = dock.panel
+
+    def start_geometry() -> QRect:
+        QApplication.processEvents()
+        return QRect(panel.start_button.mapTo(window, QPoint(0, 0)), panel.start_button.size())
+
+    before, dock_height = start_geometry(), dock.height()
+    assert panel.offer_box.isHidden()
+    window.doc.set_param("fc", "out_features", 7)             # the offer appears
+    qtbot.waitUntil(lambda: panel.fit_button.isVisible(), timeout=WAIT)
+    assert "out_features" in panel.fit_button.text()
+    assert start_geometry() == before and dock.height() == dock_height
+    window.doc.undo_stack.undo()                              # and goes
+    qtbot.waitUntil(lambda: panel.offer_box.isHidden(), timeout=WAIT)
+    assert start_geometry() == before and dock.height() == dock_height
 
 
 # ---- 6. The Mistakes gallery ---------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMessageBox
+from test_mainwindow import template_graph
 
 from designer.mainwindow import MainWindow
 from designer.run_folders import new_run_folder, runs_folder
@@ -20,11 +21,6 @@ from widgets.canvas.node_item import LEGIBLE_ZOOM, MIN_TITLE_PIXELS, fit_title
 
 LEFT = Qt.MouseButton.LeftButton
 CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-def template_graph(name: str) -> Graph:
-    f = next(f for f in template_files() if f.name == f"{name}.convas.json")
-    return Graph.loads(f.read_text("utf-8"), f.name)
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from plugin_samples import isolate
 
 from engine import Graph, analyze, compile_graph
 from engine.plugins import load_plugins, unload_plugins
-from tests.plugin_samples import isolate
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "resources" / "examples"

@@ -32,6 +32,7 @@ from plugin_samples import (
     write_broken,
     write_good,
 )
+from test_train_reports import drain
 from torch.utils.flop_counter import FlopCounterMode
 
 import engine.plugins.measure as measure_module
@@ -48,7 +49,7 @@ from engine.plugins import (
 )
 from engine.probe import activations
 from engine.train_config import TrainConfig
-from engine.train_events import DoneEvent, FailedEvent
+from engine.train_events import DoneEvent
 from engine.train_process import TrainingProcess
 
 torch.set_num_threads(1)
@@ -205,7 +206,6 @@ def trained(folders, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     config = TrainConfig(dataset="shapes", classes=["X", "O"], limit=64, epochs=1,
                          batch_size=32, device="cpu", dataset_options={"count": 120})
-    events, deadline = [], time.monotonic() + 240
     with pytest.MonkeyPatch.context() as mp:
         isolate(mp, folders["home"], folders["good"])
         load_plugins()
@@ -213,14 +213,7 @@ def trained(folders, tmp_path_factory):
                                   threads=1)
         unload_plugins()
     try:
-        while time.monotonic() < deadline:
-            if process.poll(0.5):
-                try:
-                    events.append(process.recv())
-                except EOFError:
-                    break
-                if isinstance(events[-1], DoneEvent | FailedEvent):
-                    break
+        events = drain(process, timeout=240)
     finally:
         process.kill()
     return events, out

@@ -72,3 +72,16 @@ def test_empty_list_paints_a_placeholder(problems):
     problems.set_problems([])
     assert problems.count() == 0 and problems.counts() == (0, 0)
     assert not problems.grab().isNull()  # paints "No problems found" without error
+
+
+def test_a_change_touches_only_the_lines_that_come_or_go(problems):
+    warnings = [(f"b{i}", "warning", f"not connected to the Output ({i})") for i in range(300)]
+    problems.set_problems(warnings)
+    kept = [problems.item(i) for i in range(problems.count())]
+    problems.set_problems(warnings[:100] + [("fc", "error", "bad input")] + warnings[101:])
+    assert problems.count() == 300
+    assert problems.item(0).text() == "fc: bad input"  # errors first
+    now = [problems.item(i) for i in range(1, problems.count())]
+    assert now == kept[:100] + kept[101:]  # the very same lines, not rebuilt
+    assert [i.data(NODE_ROLE) for i in now] == [n for n, _, _ in warnings if n != "b100"]
+    assert problems.counts() == (1, 299)

@@ -98,6 +98,10 @@ class GraphCanvas(NavigableView):
             self.scene_.remove_node(node_id)
         self.layout_changed()
 
+    def loading(self):
+        """A context in which a whole design is added at once (see GraphScene.loading)."""
+        return self.scene_.loading()
+
     def add_edge(self, src: str, dst: str, port: int, label: str = "") -> None:
         self.scene_.add_edge(src, dst, port, label)
         self.layout_changed()
