@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,12 @@ def test_blocker_really_blocks():
     """The harness itself must be able to fail, or the two tests above prove nothing."""
     with pytest.raises(AssertionError):
         _run("designer", {"PySide6"}, skip={"designer.__main__"})
+
+
+def test_no_module_of_the_application_grows_past_600_lines():
+    """A file past that asks to be split along a seam (the developers' guide)."""
+    root = Path(__file__).resolve().parents[1]
+    long = {str(f.relative_to(root)): n for package in ("engine", "widgets", "designer")
+            for f in (root / package).rglob("*.py")
+            if (n := len(f.read_text(encoding="utf-8").splitlines())) > 600}
+    assert not long, f"split these files: {long}"

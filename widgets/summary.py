@@ -238,7 +238,11 @@ class SummaryTable(QTableView):
         columns = list(zip(*(self._model.texts(r) for r in rows), strict=True)) or \
             [()] * len(COLUMNS)
         for c in range(len(COLUMNS) - 1):
-            longest = heapq.nlargest(3, columns[c], key=len)
+            # The distinct texts near the longest in characters: in a proportional font
+            # "BatchNorm" is wider than "Activation", one letter shorter.
+            distinct = set(columns[c])
+            most = max(map(len, distinct), default=0)
+            longest = heapq.nlargest(12, (s for s in distinct if len(s) >= most - 3), key=len)
             width = max([header.sectionSizeHint(c)]
                         + [metrics.horizontalAdvance(t) + margin for t in longest])
             if reset or width > header.sectionSize(c):

@@ -165,8 +165,8 @@ def test_columns_fit_their_texts_and_widen_for_longer_ones(table):
     table.set_rows(rows_of(g))
     header, metrics = table.horizontalHeader(), table.fontMetrics()
 
-    def fits() -> bool:
-        return all(metrics.horizontalAdvance(table.row_texts(r)[c]) < header.sectionSize(c)
+    def fits() -> bool:  # with room for the cell's margins: nothing is elided ("BatchNo…")
+        return all(metrics.horizontalAdvance(table.row_texts(r)[c]) + 6 <= header.sectionSize(c)
                    for r in range(table.rowCount()) for c in range(header.count() - 1))
 
     assert fits()
@@ -174,3 +174,16 @@ def test_columns_fit_their_texts_and_widen_for_longer_ones(table):
     g.set_param("conv1", "out_channels", 123456)  # a far longer params figure
     table.set_rows(rows_of(g))
     assert fits()
+
+
+def test_a_column_fits_its_widest_text_not_only_its_longest_ones(table):
+    """In a proportional font fewer letters can be wider ("BatchNorm" beside three
+    "Activation"s): the column must fit the widest, whatever the repeats."""
+    rows = rows_of(x_vs_o())
+    narrow, wide = "i" * 14, "W" * 11
+    for i, row in enumerate(rows):
+        row["type"] = narrow if i < 4 else (wide if i == 4 else "Conv")
+    table.set_rows(rows)
+    metrics = table.fontMetrics()
+    assert metrics.horizontalAdvance(wide) > metrics.horizontalAdvance(narrow)
+    assert metrics.horizontalAdvance(wide) + 6 <= table.horizontalHeader().sectionSize(1)
