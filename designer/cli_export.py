@@ -28,6 +28,9 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--weights", metavar="CKPT", help="a checkpoint written by convas train")
     e.add_argument("--format", choices=FORMATS,
                    help="default: pytorch for a .py OUT, checkpoint for a .pt OUT, else onnx")
+    e.add_argument("--dynamic-size", action="store_true",
+                   help="ONNX: make H and W dynamic axes too (fully convolutional designs "
+                        "only), checked with onnxruntime at the design's size and a larger one")
 
 
 def export(args: argparse.Namespace, out: TextIO | None = None,
@@ -40,7 +43,8 @@ def export(args: argparse.Namespace, out: TextIO | None = None,
     err = err or sys.stderr
     try:
         graph = Graph.load(args.file)
-        result = export_design(graph, args.output, args.format, args.weights)
+        result = export_design(graph, args.output, args.format, args.weights,
+                               dynamic_size=getattr(args, "dynamic_size", False))
     except (GraphError, ExportError) as exc:
         err.write(f"convas: {exc}\n")
         return EXIT_INVALID

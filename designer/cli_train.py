@@ -79,9 +79,7 @@ def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
         signal.signal(signal.SIGINT, previous)
         progress.close()
     if isinstance(result, DoneEvent):
-        last = result.metrics[-1] if result.metrics else {}
-        acc = last.get("val_accuracy")
-        summary = f"; validation accuracy {100 * acc:.1f}%" if acc is not None else ""
+        summary = f"; {result.summary()}" if result.summary() else ""
         where = f"{out / 'model.pt'} and {out / 'metrics.csv'}" if result.checkpoint else "nothing"
         err.write(f"{'stopped' if result.stopped else 'done'} after {result.epochs_completed} "
                   f"epoch(s){summary}; saved {where}\n")

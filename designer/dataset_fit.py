@@ -23,7 +23,7 @@ __all__ = ["Misfit", "fit_button_text", "fit_message", "fit_problem"]
 def fit_problem(doc: Document, preview: DatasetPreview) -> Misfit | None:
     """What about the design does not fit the previewed dataset, or None."""
     return dataset_misfit(doc.graph, doc.report, preview.image_shape, preview.classes,
-                          preview.source)
+                          preview.source, task=preview.task)
 
 
 def fit_message(misfit: Misfit) -> str:

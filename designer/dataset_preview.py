@@ -30,7 +30,8 @@ class DatasetPreview:
     image_shape: tuple[int, int, int]
     classes: list[str]
     images: np.ndarray                  # [N,C,H,W] as stored (uint8 or 0..1)
-    labels: np.ndarray                  # [N] class indexes
+    labels: np.ndarray                  # [N] class indexes (a mask's main class)
+    task: str = "classification"        # or "segmentation": its labels are masks
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,12 @@ class DatasetScout(QObject):
         except Exception as exc:  # noqa: BLE001 - a preview must never take the app down
             result = PreviewFailure(source, f"cannot read {source}: {exc}", False)
         else:
-            labels = ds.train.y.numpy()
+            labels = _image_labels(ds.train.y.numpy(), ds.num_classes)
             index = pick_samples(labels, ds.num_classes)
             result = DatasetPreview(source, ds.describe(), tuple(ds.image_shape),
                                     list(ds.classes), ds.train.x[index].numpy().copy(),
-                                    labels[index].copy())
+                                    labels[index].copy(),
+                                    getattr(ds, "task", "classification"))
             self._cache[key] = result
         self._emit(self._answer, number, result)
 
@@ -164,6 +166,23 @@ class DatasetScout(QObject):
             self._emit(self.downloaded, name, str(exc))
         else:
             self._emit(self.downloaded, name, "")
+
+
+MASKS_LOOKED_AT = 512  # a segmentation preview picks its samples among the first ones
+
+
+def _image_labels(y: np.ndarray, classes: int) -> np.ndarray:
+    """One class per image: the label itself, or for a mask [H, W] its most common
+    class other than class 0 (the background) and 255 (ignored), so the preview can
+    spread its samples over the classes and caption them."""
+    if y.ndim == 1:
+        return y
+    labels = np.zeros(min(len(y), MASKS_LOOKED_AT), dtype=np.int64)
+    for i, mask in enumerate(y[:len(labels)].reshape(len(labels), -1)):
+        counts = np.bincount(mask[mask != 255], minlength=classes)[:classes]
+        counts[0] = 0
+        labels[i] = int(counts.argmax()) if counts.any() else 0
+    return labels
 
 
 _frozen = False

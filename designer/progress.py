@@ -30,6 +30,7 @@ class ProgressPrinter:
         self._last_draw = 0.0
         self._line_open = False
         self._rate: float | None = None
+        self._accuracy = "acc"  # "px acc" for segmentation: the accuracy is of pixels
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ReadyEvent):
@@ -40,6 +41,7 @@ class ProgressPrinter:
             self._epoch(event)
 
     def _ready(self, e: ReadyEvent) -> None:
+        self._accuracy = "px acc" if e.task == "segmentation" else "acc"
         shape = "×".join(map(str, e.image_shape))
         self.stream.write(f"on {e.device}, {e.precision}: {e.train_size:,} training / "
                           f"{e.val_size:,} validation images {shape}, {len(e.classes)} "
@@ -60,7 +62,8 @@ class ProgressPrinter:
         steps_left = e.total_steps - e.global_step
         eta = steps_left * (e.elapsed / max(e.global_step, 1))
         line = (f"epoch {e.epoch} {bar} {e.step}/{e.steps_per_epoch}  loss {e.loss:.4f}  "
-                f"acc {_pct(e.accuracy)}  {self._rate:,.0f} img/s  ETA {_duration(eta)}")
+                f"{self._accuracy} {_pct(e.accuracy)}  {self._rate:,.0f} img/s  "
+                f"ETA {_duration(eta)}")
         self.stream.write("\r" + line + "\033[K")
         self.stream.flush()
         self._line_open = True
@@ -69,10 +72,16 @@ class ProgressPrinter:
         if self._line_open:
             self.stream.write("\r\033[K")
             self._line_open = False
-        val = "" if e.val_loss is None else \
-            f"  val loss {e.val_loss:.4f} acc {_pct(e.val_accuracy)}"
+        if e.val_loss is None:
+            val = ""
+        elif e.task == "segmentation":
+            miou = "—" if e.miou is None else f"{e.miou:.3f}"
+            val = f"  val loss {e.val_loss:.4f} mIoU {miou} px acc {_pct(e.val_accuracy)}"
+        else:
+            val = f"  val loss {e.val_loss:.4f} acc {_pct(e.val_accuracy)}"
+        acc = "px acc" if e.task == "segmentation" else "acc"
         self.stream.write(f"epoch {e.epoch}/{e.epochs}: loss {e.train_loss:.4f} "
-                          f"acc {_pct(e.train_accuracy)}{val}  ({e.seconds:.1f} s)\n")
+                          f"{acc} {_pct(e.train_accuracy)}{val}  ({e.seconds:.1f} s)\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -363,13 +363,11 @@ class TrainingDock(QWidget):
         self.checkpoint = event.checkpoint
         where = f"; checkpoint {event.checkpoint}" if event.checkpoint else ""
         if isinstance(event, DoneEvent):
-            last = event.metrics[-1] if event.metrics else {}
-            acc = last.get("val_accuracy")
             what = (f"stopped after {event.epochs_completed} epoch"
                     f"{'s' if event.epochs_completed != 1 else ''}" if event.stopped
                     else "done")
-            self.panel.set_status(what + (f": validation accuracy {100 * acc:.1f}%"
-                                          if acc is not None else "") + where)
+            summary = event.summary()
+            self.panel.set_status(what + (f": {summary}" if summary else "") + where)
         else:
             # One message in the panel, never a dialog: a failing run must not pile up
             # windows, and the reason already says what to do.

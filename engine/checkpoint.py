@@ -1,4 +1,7 @@
-"""Checkpoints (SPEC §4): the graph, the weights and what is needed to resume.
+"""Checkpoints (SPEC §4, §7): the graph, the weights, what is needed to resume, and
+what is needed to use the model: its ``"task"``, ``"classes"`` (the class names) and
+``"preprocess"`` (``{"channels", "size": [H, W], "mean", "std"}``, the normalisation
+used in training).
 
 Saved with ``torch.save`` as plain dicts, lists, numbers, strings and tensors, so
 ``torch.load(path, weights_only=True)`` reads them and loading never runs code from
@@ -19,6 +22,8 @@ from typing import Any
 
 import torch
 
+from .blocks import CATALOGUE
+from .errors import GraphError
 from .graph import Graph
 
 FORMAT = "convas.checkpoint"
@@ -29,12 +34,14 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be written or read; the message says why and what to do."""
 
 
-def save_checkpoint(path: str | os.PathLike, graph: Graph, state_dict: dict[str, Any],
-                    **extra: Any) -> Path:
-    """Write atomically. ``extra`` holds optimizer/scheduler state, epoch, metrics, ..."""
+def save_checkpoint(path: str | os.PathLike, graph: Graph, state_dict: dict[str, Any], *,
+                    task: str = "classification", **extra: Any) -> Path:
+    """Write atomically. ``extra`` holds optimizer/scheduler state, epoch, metrics,
+    ``classes``, ``preprocess``, ..."""
     path = Path(path)
     data = {"format": FORMAT, "version": VERSION, "graph": graph.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **extra}
+            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+            "task": task, **extra}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -83,7 +90,30 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
                               f"than this Convas reads ({VERSION}): update Convas")
     if not isinstance(data.get("state_dict"), dict) or not isinstance(data.get("graph"), dict):
         raise CheckpointError(f"{path} lacks its graph or weights: it is damaged")
+    data.setdefault("task", "classification")  # checkpoints from before tasks: classifiers
+    if "preprocess" not in data and "mean" in data and "std" in data:
+        size = _input_size(data["graph"])
+        if size is not None:
+            data["preprocess"] = {"channels": size[0], "size": list(size[1:]),
+                                  "mean": list(data["mean"]), "std": list(data["std"])}
     return data
+
+
+def _input_size(graph: dict[str, Any]) -> tuple[int, int, int] | None:
+    """The Input block's (C, H, W) in a saved graph, for checkpoints without
+    ``preprocess``; None when there is no single Input to read it from."""
+    try:
+        g = Graph.from_dict(graph)
+    except (GraphError, ValueError):
+        return None
+    inputs = [n for n in g.nodes if g.type_of(n) == "Input"]
+    if len(inputs) != 1:
+        return None
+    p = {**CATALOGUE["Input"].defaults(), **g.params_of(inputs[0])}
+    try:
+        return int(p["channels"]), int(p["height"]), int(p["width"])
+    except (TypeError, ValueError):
+        return None
 
 
 def weights_mismatch(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import fx, nn
 
@@ -27,11 +26,11 @@ from .analysis import analyze
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_mismatch
 from .compile import compile_graph
 from .data import Augment, Batches, Dataset, DatasetError, ImageSet, load_dataset
-from .dataset_fit import dataset_misfit
 from .device import DeviceError, describe_device, free_memory, resolve_device
 from .errors import GraphError
 from .graph import Graph
 from .probe import activations, kernels
+from .tasks import MISTAKES_SHOWN, Evaluation, Task, get_task, output_task
 from .train_config import ConfigError, TrainConfig
 from .train_events import (
     DoneEvent,
@@ -48,7 +47,8 @@ _ERROR_KINDS = ((GraphError, "graph"), (DatasetError, "data"), (DeviceError, "de
                 (ConfigError, "config"), (CheckpointError, "io"))
 _USER_ERRORS = tuple(t for t, _ in _ERROR_KINDS)
 PROBE_IMAGES = 8
-MISTAKES_SHOWN = 32  # most confident validation mistakes reported after each epoch
+__all__ = ["MISTAKES_SHOWN", "PROBE_IMAGES", "Trainer", "TrainingFailed", "check_fit",
+           "divergence_limit", "preprocess", "write_metrics_csv"]
 
 
 class TrainingFailed(Exception):
@@ -137,7 +137,9 @@ class Trainer:
                                         seed=cfg.seed, classes=cfg.classes, limit=cfg.limit,
                                         image_shape=inputs[0] if inputs else None,
                                         options=cfg.dataset_options)
-        check_fit(self.graph, report, self.dataset)
+        # The Output's task decides the loss, the targets and the metrics from here on.
+        self.task: Task = get_task(output_task(report), self.dataset.classes)
+        check_fit(self.graph, report, self.dataset, self.task)
         torch.manual_seed(cfg.seed)
         self.model = compile_graph(self.graph, report).to(self.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
@@ -163,7 +165,7 @@ class Trainer:
         self.runner: nn.Module = self.model
         if cfg.compile:
             self.runner = torch.compile(self.model)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.criterion = self.task.criterion(cfg)
         probe_source = ds.val if len(ds.val) else ds.train
         self.probe_raw = probe_source.x[:PROBE_IMAGES]
         self.probe_x = self.train_batches.normalize(self.probe_raw.to(self.device))
@@ -176,7 +178,7 @@ class Trainer:
         return ReadyEvent(ds.name, list(ds.classes), len(ds.train), len(ds.val),
                           tuple(ds.image_shape), len(self.train_batches), self.config.epochs,
                           self.start_epoch, describe_device(self.device), precision,
-                          self.probe_raw.numpy().copy())
+                          self.probe_raw.numpy().copy(), self.task.name)
 
     def _resume_from(self, path: str | Path) -> None:
         data = load_checkpoint(path)
@@ -207,16 +209,17 @@ class Trainer:
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             epoch_start = time.perf_counter()
             model.train()
-            sums = torch.zeros(2, device=self.device)  # loss·n and correct since last report
+            # loss·images, right and counted (images, or labelled pixels) since last report
+            sums = torch.zeros(3, device=self.device)
             seen = 0
-            epoch_sums = torch.zeros(2, device=self.device)
+            epoch_sums = torch.zeros(3, device=self.device)
             epoch_seen = 0
             window_start = time.perf_counter()
             for step, (x, y) in enumerate(self.train_batches, 1):
                 if not self._wait_if_paused():
                     return self._finish_stopped(epochs_done, last_good)
                 try:
-                    loss, correct = self._step(x, y)
+                    loss, hits = self._step(x, y)
                 except torch.cuda.OutOfMemoryError:
                     raise self._oom() from None
                 global_step += 1
@@ -224,13 +227,13 @@ class Trainer:
                     # The baseline is the very first step's loss (one sync, once): a
                     # report window's mean could already contain the explosion.
                     first_loss = float(loss.detach().float())
-                sums += torch.stack((loss.detach().float() * len(y), correct.float()))
+                sums += torch.cat(((loss.detach().float() * len(y)).view(1), hits.float()))
                 seen += len(y)
                 if self.schedule_per_step:
                     self.scheduler.step()
                 now = time.perf_counter()
                 if now - window_start >= self.report_interval or step == steps_per_epoch:
-                    loss_sum, correct_sum = sums.tolist()
+                    loss_sum, right, counted = sums.tolist()
                     loss_mean = loss_sum / seen
                     if not math.isfinite(loss_mean) or loss_mean > divergence_limit(first_loss,
                                                                                     self):
@@ -238,7 +241,7 @@ class Trainer:
                                               first_loss)
                     self.callback(StepEvent(
                         epoch, step, steps_per_epoch, global_step, total_steps, loss_mean,
-                        correct_sum / seen, self.optimizer.param_groups[0]["lr"],
+                        right / max(counted, 1), self.optimizer.param_groups[0]["lr"],
                         seen / max(now - window_start, 1e-9), now - started))
                     epoch_sums += sums
                     epoch_seen += seen
@@ -260,6 +263,7 @@ class Trainer:
         return DoneEvent(False, epochs_done, self._checkpoint, list(self.metrics))
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step: the loss and the task's [right, counted] (no sync)."""
         with torch.autocast(self.device.type, dtype=self.amp_dtype,
                             enabled=self.amp_dtype is not None):
             out = self.runner(x)
@@ -272,7 +276,7 @@ class Trainer:
         else:
             loss.backward()
             self.optimizer.step()
-        return loss, (out.argmax(1) == y).sum()
+        return loss, self.task.hits(out, y)
 
     def _wait_if_paused(self) -> bool:
         """False when the run should stop."""
@@ -282,57 +286,39 @@ class Trainer:
 
     def _end_of_epoch(self, epoch: int, sums: torch.Tensor, n: int,
                       seconds: float) -> EpochEvent:
-        loss_sum, correct = sums.tolist()
-        val_loss = val_acc = confusion = None
-        wrong: dict[str, np.ndarray] = {}
+        loss_sum, right, counted = sums.tolist()
+        train_accuracy = right / max(counted, 1)
+        val = None
         if self.val_batches is not None:
-            val_loss, val_acc, confusion = self.evaluate(self.val_batches, wrong,
-                                                         self.dataset.val)
-        event = EpochEvent(epoch, self.config.epochs, loss_sum / n, correct / n, val_loss,
-                           val_acc, confusion, seconds, self.optimizer.param_groups[0]["lr"],
-                           **wrong)
+            val = self.evaluate(self.val_batches, self.dataset.val)
+        event = EpochEvent(epoch, self.config.epochs, loss_sum / n, train_accuracy,
+                           None if val is None else val.loss,
+                           None if val is None else val.accuracy,
+                           None if val is None else val.confusion, seconds,
+                           self.optimizer.param_groups[0]["lr"],
+                           **({} if val is None else val.extras), task=self.task.name,
+                           metrics=self.task.epoch_metrics(train_accuracy, val))
         self.metrics.append(event.row())
         return event
 
     @torch.no_grad()
-    def evaluate(self, batches: Batches, mistakes: dict[str, np.ndarray] | None = None,
-                 source: ImageSet | None = None) -> tuple[float, float, np.ndarray]:
-        """Loss, accuracy and confusion matrix (rows: true class) over ``batches``.
+    def evaluate(self, batches: Batches, source: ImageSet | None = None) -> Evaluation:
+        """Loss, accuracy, confusion matrix (rows: true class) and the task's metrics
+        over ``batches``, accumulated on the device (the task's accumulator).
 
-        With ``mistakes`` and ``source`` (the ImageSet the unshuffled ``batches`` were
-        made from), also fills ``mistakes`` with EpochEvent's ``wrong_*`` fields: the
+        With ``source`` (the ImageSet the unshuffled ``batches`` were made from), a
+        classifier's evaluation also holds EpochEvent's ``wrong_*`` fields: the
         MISTAKES_SHOWN most confident wrong predictions, the ones most worth a look.
-        Candidates stay on the device until the end, so this adds no per-batch sync.
         """
-        k = self.dataset.num_classes
         self.model.eval()
-        loss_sum = torch.zeros((), device=self.device)
-        confusion = torch.zeros(k * k, dtype=torch.long, device=self.device)
-        wrong: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        n = 0
+        accumulator = self.task.accumulator(self.dataset.num_classes, self.device)
         for x, y in batches:
             with torch.autocast(self.device.type, dtype=self.amp_dtype,
                                 enabled=self.amp_dtype is not None):
                 out = self.runner(x)
-            loss_sum += nn.functional.cross_entropy(out.float(), y, reduction="sum")
-            confidence, predicted = out.float().softmax(1).max(1)
-            confusion += torch.bincount(y * k + predicted, minlength=k * k)
-            if source is not None:
-                miss = predicted != y
-                index = torch.arange(n, n + len(y), device=self.device)
-                wrong.append((confidence[miss], index[miss], predicted[miss]))
-            n += len(y)
+            accumulator.add(out, y)
         self.model.train()
-        matrix = confusion.view(k, k).cpu().numpy()
-        if mistakes is not None and source is not None and wrong:
-            confidence, index, predicted = (torch.cat(t) for t in zip(*wrong, strict=True))
-            top = confidence.topk(min(MISTAKES_SHOWN, len(confidence))).indices
-            index = index[top].cpu()
-            mistakes.update(wrong_images=source.x[index].numpy().copy(),
-                            wrong_true=source.y[index].numpy().astype(np.int64),
-                            wrong_predicted=predicted[top].cpu().numpy(),
-                            wrong_confidence=confidence[top].cpu().numpy())
-        return loss_sum.item() / n, float(np.trace(matrix)) / n, matrix
+        return accumulator.finish(source)
 
     def _probe(self, global_step: int) -> None:
         """One probe image through the network: a single-image forward, a small
@@ -359,8 +345,10 @@ class Trainer:
             scheduler=self.scheduler.state_dict() if self.scheduler is not None else {},
             classes=list(self.dataset.classes), mean=list(self.dataset.mean),
             std=list(self.dataset.std), dataset=self.dataset.name,
-            config=self.config.to_dict())
-        write_metrics_csv(self.out_dir / "metrics.csv", self.metrics)
+            config=self.config.to_dict(), task=self.task.name,
+            preprocess=preprocess(self.dataset))
+        write_metrics_csv(self.out_dir / "metrics.csv", self.metrics,
+                          self.task.columns(self.dataset.classes))
 
     def _finish_stopped(self, epochs_done: int, last_good: dict) -> DoneEvent:
         """Stopped between two steps: the weights are consistent, so keep them."""
@@ -410,18 +398,30 @@ def divergence_limit(first_loss: float, trainer: Trainer) -> float:
     return 1000.0 * max(first_loss, chance)
 
 
-def check_fit(graph: Graph, report, dataset: Dataset) -> None:
-    """Refuse before training when the Input or the class count does not fit the data,
-    naming both sides and the fix (the rule is engine.dataset_fit's, which the
-    application uses too)."""
-    misfit = dataset_misfit(graph, report, dataset.image_shape, dataset.classes, dataset.name)
+def check_fit(graph: Graph, report, dataset: Dataset, task: Task | None = None) -> None:
+    """Refuse before training when the Input, the task, the class count or (for
+    segmentation) the output size does not fit the data, naming both sides and the
+    fix (the rule is engine.dataset_fit's, which the application uses too); then
+    labels the loss cannot take."""
+    task = task or get_task(output_task(report), dataset.classes)
+    misfit = task.misfit(graph, report, dataset)
     if misfit is not None:
         raise DatasetError(misfit.refusal())
+    task.check_targets(dataset)
 
 
-def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
-               "lr"]
+def preprocess(dataset: Dataset) -> dict[str, Any]:
+    """What a checkpoint needs to feed the model new images as in training (SPEC §7)."""
+    c, h, w = dataset.image_shape
+    return {"channels": c, "size": [h, w], "mean": list(dataset.mean),
+            "std": list(dataset.std)}
+
+
+def write_metrics_csv(path: Path, rows: list[dict[str, Any]],
+                      columns: list[str] | None = None) -> None:
+    """metrics.csv with ``columns`` (the task's; a classifier's by default)."""
+    columns = columns or ["epoch", "train_loss", "train_accuracy", "val_loss",
+                          "val_accuracy", "seconds", "lr"]
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, columns, extrasaction="ignore")

@@ -30,6 +30,7 @@ class ReadyEvent:
     device: str                      # 'CPU (1 thread)', 'NVIDIA H100 … (79.1 GiB)'
     precision: str                   # fp32, bf16 or fp16 (autocast)
     probe_images: np.ndarray         # [N,C,H,W] as stored in the dataset (uint8 or 0..1)
+    task: str = "classification"     # the Output block's task (SPEC §7)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class StepEvent:
     global_step: int
     total_steps: int
     loss: float
-    accuracy: float
+    accuracy: float         # of images, or for segmentation of labelled pixels
     lr: float
     images_per_s: float
     elapsed: float          # seconds since the run started
@@ -50,6 +51,10 @@ class StepEvent:
 
 @dataclass(frozen=True)
 class EpochEvent:
+    """The end of an epoch. For segmentation the accuracies and the confusion matrix
+    count labelled pixels instead of images, and ``metrics`` holds the task's
+    metrics.csv values (pixel accuracy, mIoU, IoU per class; SPEC §7)."""
+
     epoch: int
     epochs: int
     train_loss: float
@@ -65,6 +70,23 @@ class EpochEvent:
     wrong_true: np.ndarray | None = None
     wrong_predicted: np.ndarray | None = None
     wrong_confidence: np.ndarray | None = None
+    task: str = "classification"
+    # metrics.csv columns beyond the classifier's (val_miou, val_iou_<class>, ...);
+    # None where there is no value (a class absent from the validation set)
+    metrics: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def miou(self) -> float | None:
+        """Validation mIoU (segmentation), over the classes present or predicted."""
+        return self.metrics.get("val_miou")
+
+    @property
+    def iou(self) -> np.ndarray | None:
+        """Validation IoU per class in class order, NaN where a class's union is empty."""
+        values = [v for k, v in self.metrics.items() if k.startswith("val_iou_")]
+        if not values:
+            return None
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
     @property
     def wrong_count(self) -> int | None:
@@ -82,11 +104,12 @@ class EpochEvent:
                          out=np.full(len(totals), np.nan), where=totals > 0)
 
     def row(self) -> dict[str, Any]:
-        """One row of metrics.csv (SPEC §4 columns first)."""
+        """One row of metrics.csv (SPEC §4 columns first, then the task's; the task's
+        ``columns`` say which are written)."""
         return {"epoch": self.epoch, "train_loss": self.train_loss,
                 "train_accuracy": self.train_accuracy, "val_loss": self.val_loss,
                 "val_accuracy": self.val_accuracy, "seconds": round(self.seconds, 3),
-                "lr": self.lr}
+                "lr": self.lr, **self.metrics}
 
 
 @dataclass(frozen=True)
@@ -106,6 +129,16 @@ class DoneEvent:
     epochs_completed: int
     checkpoint: Path | None
     metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The last epoch's validation result in words, as the command line and the
+        Training panel both say it: 'validation accuracy 99.0%', or for segmentation
+        'validation mIoU 0.812, pixel accuracy 95.1%'; '' before any epoch ended."""
+        last = self.metrics[-1] if self.metrics else {}
+        acc, miou = last.get("val_accuracy"), last.get("val_miou")
+        if miou is not None and acc is not None:
+            return f"validation mIoU {miou:.3f}, pixel accuracy {100 * acc:.1f}%"
+        return f"validation accuracy {100 * acc:.1f}%" if acc is not None else ""
 
 
 @dataclass(frozen=True)

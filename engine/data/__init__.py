@@ -19,10 +19,13 @@ from .batches import Augment, Batches
 from .builtin import BUILTIN
 from .fetch import DOWNLOADABLE, default_root, download
 from .load import load_dataset
+from .segfolder import VOC_CLASSES
 from .sets import Dataset, DatasetError, ImageSet
 from .shapes import CLASSES as SHAPES_CLASSES
+from .shapes_seg import CLASSES as SHAPES_SEG_CLASSES
 
 __all__ = [
-    "BUILTIN", "DOWNLOADABLE", "SHAPES_CLASSES", "Augment", "Batches", "Dataset",
-    "DatasetError", "ImageSet", "default_root", "download", "load_dataset",
+    "BUILTIN", "DOWNLOADABLE", "SHAPES_CLASSES", "SHAPES_SEG_CLASSES", "VOC_CLASSES",
+    "Augment", "Batches", "Dataset", "DatasetError", "ImageSet", "default_root", "download",
+    "load_dataset",
 ]

@@ -1,4 +1,4 @@
-"""The data sets that need no file and no network: ``shapes`` and ``digits``."""
+"""The data sets that need no file and no network: ``shapes``, ``digits``, ``shapes-seg``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 from .prepare import Raw
 from .sets import DatasetError
 from .shapes import make_shapes
+from .shapes_seg import make_shapes_seg
 
-BUILTIN: tuple[str, ...] = ("shapes", "digits")
+BUILTIN: tuple[str, ...] = ("shapes", "digits", "shapes-seg")
 
 
 def load_shapes(*, seed: int, classes: Sequence[str] | None,
@@ -19,6 +20,13 @@ def load_shapes(*, seed: int, classes: Sequence[str] | None,
     """Draw the glyphs; only the chosen classes are drawn, so ``count`` is what you get."""
     x, y, names = make_shapes(seed=seed, classes=classes, options=options)
     return Raw(x, y, names)
+
+
+def load_shapes_seg(*, seed: int, classes: Sequence[str] | None,
+                    options: Mapping[str, Any] | None) -> Raw:
+    """Glyphs with their masks; ``classes`` picks the glyphs (background is class 0)."""
+    x, masks, names = make_shapes_seg(seed=seed, classes=classes, options=options)
+    return Raw(x, masks, names, task="segmentation")
 
 
 def load_digits() -> Raw:
@@ -37,6 +45,8 @@ def load_builtin(name: str, *, seed: int, classes: Sequence[str] | None,
     """``name`` is one of ``BUILTIN``."""
     if name == "shapes":
         return load_shapes(seed=seed, classes=classes, options=options)
+    if name == "shapes-seg":
+        return load_shapes_seg(seed=seed, classes=classes, options=options)
     if options:
         raise DatasetError(f"{name} takes no options, got {', '.join(map(str, options))}")
     return load_digits()

@@ -15,13 +15,16 @@ import torch
 
 from .sets import Dataset, DatasetError, ImageSet, channel_stats
 
+IGNORE = 255  # the mask value of pixels no loss or metric counts (SPEC §7)
+
 
 @dataclass
 class Raw:
     """Images [N, C, H, W] (uint8, or float32 in 0..1) and int64 labels, as read.
 
     ``val`` is set where the source has its own test split (MNIST's t10k files,
-    CIFAR's test batch); otherwise the training images are split.
+    CIFAR's test batch); otherwise the training images are split. For
+    ``task="segmentation"`` the labels are uint8 masks [N, H, W] (255 = ignore).
     """
 
     x: np.ndarray
@@ -29,6 +32,7 @@ class Raw:
     classes: list[str]
     val_x: np.ndarray | None = None
     val_y: np.ndarray | None = None
+    task: str = "classification"
 
 
 def select_classes(raw: Raw, wanted: Sequence[str]) -> Raw:
@@ -45,6 +49,8 @@ def select_classes(raw: Raw, wanted: Sequence[str]) -> Raw:
     if unknown:
         raise DatasetError(f"no class {unknown[0]!r} in this dataset; its classes are "
                            f"{', '.join(raw.classes)}")
+    if raw.task == "segmentation":
+        return _select_mask_classes(raw, names)
     lookup = np.full(len(raw.classes), -1, dtype=np.int64)
     for new, name in enumerate(names):
         lookup[raw.classes.index(name)] = new
@@ -59,6 +65,33 @@ def select_classes(raw: Raw, wanted: Sequence[str]) -> Raw:
     if raw.val_x is not None and raw.val_y is not None:
         val_x, val_y = keep(raw.val_x, raw.val_y)
     return Raw(x, y, names, val_x, val_y)
+
+
+def _select_mask_classes(raw: Raw, names: list[str]) -> Raw:
+    """Masks relabelled 0..k-1 in ``names``' order; pixels of other classes are ignored
+    (255), so the images stay and only the named classes are learnt."""
+    lookup = np.full(256, IGNORE, dtype=np.uint8)
+    for new, name in enumerate(names):
+        lookup[raw.classes.index(name)] = new
+    val_y = None if raw.val_y is None else lookup[raw.val_y]
+    return Raw(raw.x, lookup[raw.y], names, raw.val_x, val_y, raw.task)
+
+
+def random_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) of a shuffled split, both sorted: masks have no one class to
+    stratify by. Two or more images keep at least one on each side."""
+    idx = np.random.default_rng(seed).permutation(n)
+    n_val = round(n * val_fraction)
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    return np.sort(idx[n_val:]), np.sort(idx[:n_val])
+
+
+def random_subset(n: int, limit: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``limit`` of ``n`` images, drawn at random."""
+    if limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed + 7919).permutation(n)[:limit])
 
 
 def stratified_split(y: np.ndarray, val_fraction: float,
@@ -102,7 +135,7 @@ def _image_set(x: np.ndarray, y: np.ndarray) -> ImageSet:
     # Writable and contiguous: arrays read with frombuffer are read-only views of bytes.
     x = np.require(x if x.dtype == np.uint8 else x.astype(np.float32, copy=False),
                    requirements=["C", "W"])
-    y = np.require(y, dtype=np.int64, requirements=["C", "W"])
+    y = np.require(y, dtype=np.uint8 if y.ndim == 3 else np.int64, requirements=["C", "W"])
     return ImageSet(torch.from_numpy(x), torch.from_numpy(y))
 
 
@@ -115,18 +148,22 @@ def build_dataset(name: str, raw: Raw, *, val_fraction: float, seed: int,
     if len(raw.y) == 0:
         raise DatasetError(f"{name} holds no training images"
                            + (" of the chosen classes" if classes is not None else ""))
+    masks = raw.task == "segmentation"
     if raw.val_x is not None and raw.val_y is not None:
         x, y, vx, vy = raw.x, raw.y, raw.val_x, raw.val_y
     else:
-        train_idx, val_idx = stratified_split(raw.y, val_fraction, seed)
+        train_idx, val_idx = (random_split(len(raw.y), val_fraction, seed) if masks
+                              else stratified_split(raw.y, val_fraction, seed))
         x, y, vx, vy = raw.x[train_idx], raw.y[train_idx], raw.x[val_idx], raw.y[val_idx]
     if limit is not None:
-        keep = stratified_subset(y, limit, seed)
+        keep = (random_subset(len(y), limit, seed) if masks
+                else stratified_subset(y, limit, seed))
         x, y = x[keep], y[keep]
     if val_limit is not None:
-        keep = stratified_subset(vy, val_limit, seed + 1)
+        keep = (random_subset(len(vy), val_limit, seed + 1) if masks
+                else stratified_subset(vy, val_limit, seed + 1))
         vx, vy = vx[keep], vy[keep]
     train, val = _image_set(x, y), _image_set(vx, vy)
     mean, std = channel_stats(train.x)
     return Dataset(name=name, train=train, val=val, classes=list(raw.classes),
-                   mean=mean, std=std)
+                   mean=mean, std=std, task=raw.task)

@@ -18,7 +18,11 @@ class DatasetError(ValueError):
 
 @dataclass
 class ImageSet:
-    """Images ``x`` [N, C, H, W] (uint8 0..255 or float32 0..1, on the CPU) and labels ``y`` [N]."""
+    """Images ``x`` [N, C, H, W] (uint8 0..255 or float32 0..1, on the CPU) and labels ``y``.
+
+    ``y`` is int64 [N] for classification; for segmentation a uint8 mask [N, H, W] of
+    class indices, the images' H×W, with 255 marking pixels to ignore.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -37,7 +41,9 @@ class Dataset:
     """A training and a validation split with their class names and normalisation.
 
     ``mean`` and ``std`` are per channel on the 0..1 scale, measured on ``train`` only,
-    so validation images are normalised exactly as unseen images will be.
+    so validation images are normalised exactly as unseen images will be. ``task`` is
+    what the labels mean: "classification" (one class an image) or "segmentation"
+    (one class a pixel), as the Output block's ``task`` (SPEC §7).
     """
 
     name: str
@@ -46,6 +52,7 @@ class Dataset:
     classes: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    task: str = "classification"
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -57,10 +64,12 @@ class Dataset:
 
     def describe(self) -> str:
         """One line for the command line and the status bar:
-        'mnist: 60,000 train / 10,000 val images, 1×28×28, 10 classes'."""
+        'mnist: 60,000 train / 10,000 val images, 1×28×28, 10 classes'; a
+        segmentation set ends with ', segmentation'."""
         c, h, w = self.image_shape
+        kind = "" if self.task == "classification" else f", {self.task}"
         return (f"{self.name}: {len(self.train):,} train / {len(self.val):,} val images, "
-                f"{c}×{h}×{w}, {self.num_classes} classes")
+                f"{c}×{h}×{w}, {self.num_classes} classes{kind}")
 
 
 def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...],

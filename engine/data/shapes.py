@@ -70,6 +70,37 @@ def _segment_distance(px: np.ndarray, py: np.ndarray, seg: np.ndarray) -> np.nda
     return np.sqrt(dist2.min(axis=1))
 
 
+def glyph_coverage(name: str, cx: np.ndarray, cy: np.ndarray, radius: np.ndarray,
+                   width: np.ndarray, angle: np.ndarray, aspect: np.ndarray,
+                   size: int) -> np.ndarray:
+    """How much of each pixel glyph ``name`` covers: [n, size, size] in 0..1.
+
+    One glyph per row of the parameter arrays (centre, half extent, stroke width,
+    rotation in radians, squash). Shared by ``shapes`` and ``shapes-seg``, which
+    labels a pixel with the glyph's class where the coverage reaches one half.
+    """
+    coords = np.arange(size) + 0.5
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    if name == "O":
+        # Distance to an axis-aligned ellipse ring, approximated on the rescaled plane.
+        rx = coords[None, None, :] - cx[:, None, None]
+        ry = coords[None, :, None] - cy[:, None, None]
+        u, v = cos * rx + sin * ry, -sin * rx + cos * ry
+        r = (radius * 0.9)[:, None, None]
+        a = aspect[:, None, None]
+        dist = np.abs(np.sqrt((u / a) ** 2 + (v * a) ** 2) - r)
+    else:
+        n = len(cx)
+        seg = np.broadcast_to(_SEGMENTS[name], (n, *_SEGMENTS[name].shape)).copy()
+        seg[..., 0] *= aspect[:, None, None]
+        seg[..., 1] /= aspect[:, None, None]
+        x, y = seg[..., 0].copy(), seg[..., 1].copy()
+        seg[..., 0] = (cos * x - sin * y) * radius[:, None, None] + cx[:, None, None]
+        seg[..., 1] = (sin * x + cos * y) * radius[:, None, None] + cy[:, None, None]
+        dist = _segment_distance(coords, coords, seg)
+    return np.clip(width[:, None, None] / 2 + 0.5 - dist, 0.0, 1.0)
+
+
 def _draw(name: str, n: int, size: int, noise: float, rng: np.random.Generator) -> np.ndarray:
     """``n`` float images [n, size, size] in 0..1 of glyph ``name``."""
     unit = size / 32
@@ -81,26 +112,7 @@ def _draw(name: str, n: int, size: int, noise: float, rng: np.random.Generator) 
     angle = np.deg2rad(rng.uniform(-20, 20, n))
     aspect = rng.uniform(0.8, 1.2, n)                            # slight squash, O becomes an oval
     ink = rng.uniform(0.6, 1.0, n)
-    coords = np.arange(size) + 0.5
-    if name == "O":
-        # Distance to an axis-aligned ellipse ring, approximated on the rescaled plane.
-        cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-        rx = coords[None, None, :] - cx[:, None, None]
-        ry = coords[None, :, None] - cy[:, None, None]
-        u, v = cos * rx + sin * ry, -sin * rx + cos * ry
-        r = (radius * 0.9)[:, None, None]
-        a = aspect[:, None, None]
-        dist = np.abs(np.sqrt((u / a) ** 2 + (v * a) ** 2) - r)
-    else:
-        seg = np.broadcast_to(_SEGMENTS[name], (n, *_SEGMENTS[name].shape)).copy()
-        seg[..., 0] *= aspect[:, None, None]
-        seg[..., 1] /= aspect[:, None, None]
-        cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-        x, y = seg[..., 0].copy(), seg[..., 1].copy()
-        seg[..., 0] = (cos * x - sin * y) * radius[:, None, None] + cx[:, None, None]
-        seg[..., 1] = (sin * x + cos * y) * radius[:, None, None] + cy[:, None, None]
-        dist = _segment_distance(coords, coords, seg)
-    img = np.clip(width[:, None, None] / 2 + 0.5 - dist, 0.0, 1.0) * ink[:, None, None]
+    img = glyph_coverage(name, cx, cy, radius, width, angle, aspect, size) * ink[:, None, None]
     if noise > 0:
         img = img + rng.normal(0.0, noise, img.shape)
     return np.clip(img, 0.0, 1.0)

@@ -110,20 +110,27 @@ def weights_file_for(path: str | os.PathLike) -> Path:
 
 def export_design(graph: Graph, path: str | os.PathLike, format: str | None = None,
                   weights: Weights = None, *,
-                  if_unfit: Literal["refuse", "untrained"] = "refuse") -> ExportResult:
+                  if_unfit: Literal["refuse", "untrained"] = "refuse",
+                  dynamic_size: bool = False) -> ExportResult:
     """Export ``graph`` to ``path`` as ONNX, a PyTorch ``.py`` (with its weights beside it
     as ``.pt``) or a checkpoint, and say what was written.
 
     ``weights`` is a checkpoint file or a ``state_dict``. Weights that do not fit the
     design are refused (``if_unfit="refuse"``, for weights a person chose) or replaced by
     fresh ones with a note (``"untrained"``, for the application's last run, which an
-    edit may have outdated). Raises :class:`engine.GraphError` for an invalid graph and
+    edit may have outdated). ``dynamic_size`` (ONNX only) makes H and W dynamic axes
+    for a fully convolutional design and refuses any other, naming the block that fixes
+    its size (SPEC §7). Raises :class:`engine.GraphError` for an invalid graph and
     :class:`ExportError` for anything else; either way nothing was written.
     """
     path = Path(path)
     fmt = format or format_for(path)
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+    if dynamic_size and fmt != "onnx":
+        raise ExportError(f"--dynamic-size is for ONNX exports (H and W as dynamic axes); a "
+                          f"{fmt} export runs at whatever size the design allows already: "
+                          f"leave --dynamic-size out, or export to a .onnx file; {NOTHING_LEFT}")
     state, extras, source, copy_from = _read_weights(weights)
     untrained = NO_WEIGHTS
     if state is not None:
@@ -135,7 +142,7 @@ def export_design(graph: Graph, path: str | os.PathLike, format: str | None = No
         if problem:
             state, untrained = None, f"the design changed since {source} was trained ({problem})"
     if fmt == "onnx":
-        report = export_onnx(graph, path, state_dict=state)
+        report = export_onnx(graph, path, state_dict=state, dynamic_size=dynamic_size)
         files = [(p, p.stat().st_size) for p in (report.path, report.data_path) if p]
         return _result(fmt, files, source, state, untrained, onnx=report)
     if fmt == "pytorch":

@@ -3,7 +3,9 @@
 A file that merely exists proves little, so every export is verified before it is
 moved into place: the ONNX checker (with shape inference) must accept it, and
 onnxruntime must reproduce PyTorch's output on seeded random input at two batch
-sizes, which also proves that the batch axis really is dynamic.
+sizes, which also proves that the batch axis really is dynamic. With ``dynamic_size``
+(SPEC §7, fully convolutional designs only) H and W are dynamic too, and the check also
+runs at a second, larger input size.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class OnnxReport:
     max_rel_diff: float
     batches_checked: tuple[int, ...]
     ok: bool
+    # (H, W) of the first Input at every size checked; more than one for --dynamic-size
+    sizes_checked: tuple[tuple[int, int], ...] = ()
     tolerance: float = 1e-4
     size_bytes: int = 0
     data_path: Path | None = None  # the weights, for a model too large for one file
@@ -74,22 +78,31 @@ class OnnxReport:
         else:
             verdict = (f"onnxruntime DIFFERS from PyTorch beyond the tolerance "
                        f"{self.tolerance:g}: {diff}")
+        sizes = ""
+        if len(self.sizes_checked) > 1:
+            sizes = (" and at " + _and_list([f"{h}×{w}" for h, w in self.sizes_checked])
+                     + " (H and W dynamic)")
         return (f"ONNX opset {self.opset} written to {self.path} ({size}); {verdict} "
-                f"at batch {batches}")
+                f"at batch {batches}{sizes}")
 
 
 def export_onnx(graph: Graph, path: str | os.PathLike, *,
                 state_dict: Mapping[str, torch.Tensor] | None = None,
                 input_shape: Shape3 | Mapping[str, Shape3] | None = None,
                 opset: int = 18, check_batches: Sequence[int] = (1, 7),
-                tolerance: float = 1e-4, seed: int = 0) -> OnnxReport:
+                tolerance: float = 1e-4, seed: int = 0,
+                dynamic_size: bool = False) -> OnnxReport:
     """Write ``graph`` as an ONNX model with named inputs and a dynamic batch axis.
 
     The inputs are named after the Input nodes and the output after the Output node.
     ``input_shape`` replaces the Input blocks' ``(C, H, W)`` (one shape for every Input,
     or a mapping by node id), e.g. to check a large network quickly at a smaller size.
-    Raises :class:`engine.GraphError` for an invalid graph and :class:`ExportError`
-    when the exporter, the checker or onnxruntime fails, or the file cannot be written.
+    ``dynamic_size`` makes H and W dynamic axes too (named ``height`` and ``width``),
+    checked at the design's size and at a larger one (:func:`engine.fcn.larger_sizes`);
+    a design that is not fully convolutional is refused, naming the block that fixes
+    its size. Raises :class:`engine.GraphError` for an invalid graph and
+    :class:`ExportError` when the exporter, the checker or onnxruntime fails, or the
+    file cannot be written.
     """
     path = Path(path)
     if opset < MIN_OPSET:
@@ -101,6 +114,9 @@ def export_onnx(graph: Graph, path: str | os.PathLike, *,
         graph = with_input_shapes(graph, input_shape)
     report = analyze(graph)
     model = compile_graph(graph, report)  # GraphError for an invalid graph
+    check_shapes = [None]  # None: the design's own shapes
+    if dynamic_size:
+        check_shapes += [_dynamic_size_check(graph)]
     if state_dict is not None:
         _load_weights(model, state_dict)
     model.eval()
@@ -110,14 +126,16 @@ def export_onnx(graph: Graph, path: str | os.PathLike, *,
     input_names = [node_of[p] for p in placeholders]
     shapes = [report.nodes[n].output_shape for n in input_names]
     output_name = report.output_id
+    runs = [[tuple(s) if larger is None else (s[0], *larger[n])
+             for n, s in zip(input_names, shapes, strict=True)] for larger in check_shapes]
 
     with staged_output(path) as stage:
         staged = stage / path.name
-        program = _run_exporter(model, shapes, input_names, output_name, opset)
+        program = _run_exporter(model, shapes, input_names, output_name, opset, dynamic_size)
         program.save(str(staged))  # over 1.5 GiB of weights go to <name>.data beside it
         del program
         _check(staged)
-        abs_diff, rel_diff = _compare(model, staged, input_names, shapes, batches, seed)
+        abs_diff, rel_diff = _compare(model, staged, input_names, runs, batches, seed)
         size = sum(f.stat().st_size for f in stage.iterdir())
         has_data = (stage / (path.name + ".data")).exists()
     return OnnxReport(
@@ -125,7 +143,20 @@ def export_onnx(graph: Graph, path: str | os.PathLike, *,
         max_abs_diff=abs_diff, max_rel_diff=rel_diff, batches_checked=batches,
         ok=rel_diff <= tolerance, tolerance=tolerance, size_bytes=size,
         data_path=path.with_name(path.name + ".data") if has_data else None,
+        sizes_checked=tuple(tuple(r[0][1:]) for r in runs),
     )
+
+
+def _dynamic_size_check(graph: Graph) -> dict[str, tuple[int, int]]:
+    """The larger ``(H, W)`` per Input at which a ``dynamic_size`` export is checked, or
+    ExportError naming the block that keeps the design from running at any size."""
+    from ..fcn import fully_convolutional_blocker, larger_sizes
+
+    blocker = fully_convolutional_blocker(graph)
+    if blocker is not None:
+        raise ExportError(f"--dynamic-size needs a fully convolutional design, and "
+                          f"{blocker[1]}; {NOTHING_LEFT}")
+    return larger_sizes(graph)
 
 
 def with_input_shapes(graph: Graph, shape: Shape3 | Mapping[str, Shape3]) -> Graph:
@@ -181,18 +212,37 @@ def _quiet() -> Iterator[io.StringIO]:
             logger.setLevel(level)
 
 
-def _run_exporter(model: fx.GraphModule, shapes: list, input_names: list[str],
-                  output_name: str, opset: int):
+def _dynamic_axes(input_names: list[str], shapes: list, dynamic_size: bool
+                  ) -> tuple[dict, ...]:
+    """torch.export's ``dynamic_shapes``: batch always, H and W for ``dynamic_size``,
+    named ``height`` and ``width``; Inputs of the same size share them (a design that
+    adds two inputs needs them equal), an Input of another size gets ``<id>_height``."""
     from torch.export import Dim
 
     batch = Dim("batch")
+    dims: dict[tuple[int, int], tuple] = {}
+    axes = []
+    for name, shape in zip(input_names, shapes, strict=True):
+        if not dynamic_size:
+            axes.append({0: batch})
+            continue
+        size = tuple(shape[1:])
+        if size not in dims:
+            prefix = f"{name}_" if dims else ""
+            dims[size] = (Dim(prefix + "height"), Dim(prefix + "width"))
+        axes.append({0: batch, 2: dims[size][0], 3: dims[size][1]})
+    return tuple(axes)
+
+
+def _run_exporter(model: fx.GraphModule, shapes: list, input_names: list[str],
+                  output_name: str, opset: int, dynamic_size: bool = False):
     example = tuple(torch.zeros(_EXAMPLE_BATCH, *s) for s in shapes)
     with _quiet() as captured:
         try:
             return torch.onnx.export(
                 model, example, dynamo=True, opset_version=opset, verbose=False,
                 input_names=input_names, output_names=[output_name],
-                dynamic_shapes=tuple({0: batch} for _ in shapes),
+                dynamic_shapes=_dynamic_axes(input_names, shapes, dynamic_size),
             )
         except Exception as exc:  # the exporter raises many types; all mean "failed"
             reason = _first_lines(str(exc)) or _first_lines(captured.getvalue()) \
@@ -211,9 +261,10 @@ def _check(file: Path) -> None:
                           f"{_first_lines(str(exc))}; {NOTHING_LEFT}") from exc
 
 
-def _compare(model: fx.GraphModule, file: Path, input_names: list[str], shapes: list,
+def _compare(model: fx.GraphModule, file: Path, input_names: list[str], runs: list[list],
              batches: tuple[int, ...], seed: int) -> tuple[float, float]:
-    """Worst absolute and relative difference between onnxruntime and PyTorch."""
+    """Worst absolute and relative difference between onnxruntime and PyTorch, at every
+    batch size for every list of input shapes in ``runs``."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -222,7 +273,8 @@ def _compare(model: fx.GraphModule, file: Path, input_names: list[str], shapes: 
     session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
     worst_abs = worst_rel = 0.0
-    for b in batches:
+    for shapes, b in ((shapes, b) for shapes in runs for b in batches):
+        at = f"batch {b}" if len(runs) == 1 else f"batch {b} at {shapes[0][1]}×{shapes[0][2]}"
         xs = [torch.randn(b, *s, generator=generator) for s in shapes]
         feeds = {name: x.numpy().copy() for name, x in zip(input_names, xs, strict=True)}
         with torch.inference_mode():
@@ -230,12 +282,14 @@ def _compare(model: fx.GraphModule, file: Path, input_names: list[str], shapes: 
         try:
             (got,) = session.run(None, feeds)
         except Exception as exc:  # onnxruntime's errors share no useful base class
-            raise ExportError(f"onnxruntime cannot run the exported model at batch {b}: "
+            raise ExportError(f"onnxruntime cannot run the exported model at {at}: "
                               f"{_first_lines(str(exc))}; {NOTHING_LEFT}") from exc
         if got.shape != expected.shape:
-            raise ExportError(f"at batch {b} onnxruntime returns shape {list(got.shape)} but "
-                              f"PyTorch {list(expected.shape)}: the batch axis was not "
-                              f"exported as dynamic; {NOTHING_LEFT}")
+            axis = ("the batch axis was not" if len(runs) == 1
+                    else "the batch, height and width axes were not all")
+            raise ExportError(f"at {at} onnxruntime returns shape {list(got.shape)} but "
+                              f"PyTorch {list(expected.shape)}: {axis} exported as "
+                              f"dynamic; {NOTHING_LEFT}")
         abs_diff, rel_diff = _difference(got, expected)
         worst_abs, worst_rel = max(worst_abs, abs_diff), max(worst_rel, rel_diff)
     del session  # release the file before it is moved into place

@@ -1,4 +1,5 @@
-"""`convas summary`: the table, the JSON object, and clear refusals of bad input."""
+"""`convas summary`: the table, the JSON object, and clear refusals of bad input; `convas
+export --dynamic-size` refusing a design that is not fully convolutional."""
 
 from __future__ import annotations
 
@@ -208,3 +209,13 @@ def test_console_entry_point_has_no_traceback(tmp_path):
     run = subprocess.run([*exe, "summary", good, "--json"], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0 and json.loads(run.stdout)["total_params"] == 61706
+
+
+def test_export_dynamic_size_refuses_flatten_naming_the_block(tmp_path, capsys):
+    out = tmp_path / "lenet.onnx"
+    assert main(["export", _write(tmp_path, LENET), "-o", str(out), "--dynamic-size"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("convas: --dynamic-size needs a fully convolutional design")
+    assert "flat (Flatten) fixes the input size" in captured.err
+    assert "Traceback" not in captured.err and not out.exists()

@@ -108,3 +108,28 @@ def test_a_design_that_fits_is_accepted_by_both(qapp):
     doc.new_from(graph.copy())
     assert fit_problem(doc, preview_of(data)) is None
     assert isinstance(train(graph, data), DoneEvent)
+
+
+def test_a_segmentation_preview_is_judged_as_segmentation():
+    """The dock's preview of a segmentation set carries its task, so the application
+    refuses a classifier for it (and accepts a segmentation design) as the trainer does."""
+    from designer.dataset_preview import _image_labels
+    from engine.data import load_dataset
+
+    ds = load_dataset("shapes-seg", options={"count": 40, "size": 32})
+    labels = _image_labels(ds.train.y.numpy(), ds.num_classes)
+    assert labels.shape == (min(len(ds.train), 512),) and set(labels) <= set(range(1, 6))
+    # each image's label is a glyph class that really is in its mask
+    assert all((ds.train.y[i] == int(k)).any() for i, k in enumerate(labels))
+    preview = DatasetPreview("shapes-seg", ds.describe(), ds.image_shape, list(ds.classes),
+                             ds.train.x[:4].numpy(), labels[:4], ds.task)
+    assert preview.task == "segmentation"
+    doc = Document()
+    doc.new_from(classifier((1, 32, 32), 6))
+    misfit = fit_problem(doc, preview)
+    assert misfit is not None and misfit.kind == "task"
+    seg = chain(("x", "Input", {"channels": 1, "height": 32, "width": 32}),
+                ("conv", "Conv2d", {"out_channels": 6}),
+                ("out", "Output", {"task": "segmentation"}))
+    doc.new_from(seg)
+    assert fit_problem(doc, preview) is None

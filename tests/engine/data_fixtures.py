@@ -79,3 +79,68 @@ def make_image_folder(folder: Path, *, classes=("cat", "dog"), per_class: int = 
             shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
             Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(
                 folder / c / f"{i}.png")
+
+
+SEG_COLOURS = ((0, 0, 0), (255, 0, 0), (0, 128, 255))   # background, cat, dog as RGB
+
+
+def seg_masks(n: int, seed: int, size=(12, 16), classes: int = 3) -> np.ndarray:
+    """Masks [n, H, W] of 4×4 blocks of class indices, a few pixels 255 (ignore)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    masks = rng.integers(0, classes, (n, h // 4, w // 4)).repeat(4, 1).repeat(4, 2)
+    masks = masks.astype(np.uint8)
+    masks[:, 0, 0] = 255
+    return masks
+
+
+def _palette_png(path: Path, mask: np.ndarray) -> None:
+    img = Image.fromarray(mask).convert("P")
+    img.putpalette([v for c in (*SEG_COLOURS, *[(9, 9, 9)] * 253) for v in c])
+    img.save(path)
+
+
+def make_seg_folder(folder: Path, kind: str = "palette", *, counts=(4, 2),
+                    size=(12, 16), seed: int = 0) -> dict:
+    """A segmentation folder of ``kind`` "palette" (palette PNGs + classes.txt, train/
+    and val/), "rgb" (RGB masks + labelmap.txt), "flat" (grey masks, no split, no
+    names) or "voc" (PASCAL VOC 2012 layout). Returns the masks written per split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed + 1)
+    out: dict = {}
+    splits = ("train",) if kind == "flat" else ("train", "val")
+    for split, n in zip(splits, counts, strict=False):
+        masks = seg_masks(n, seed + len(out), size)
+        if kind == "rgb":
+            masks[masks == 255] = 0          # RGB masks have no ignore colour here
+        out[split] = masks
+        if kind == "voc":
+            img_dir, mask_dir = folder / "JPEGImages", folder / "SegmentationClass"
+            sets = folder / "ImageSets" / "Segmentation"
+            sets.mkdir(parents=True, exist_ok=True)
+            stems = [f"2007_{split}_{i:03d}" for i in range(n)]
+            (sets / f"{split}.txt").write_text("\n".join(stems) + "\n")
+        else:
+            base = folder if kind == "flat" else folder / split
+            img_dir, mask_dir = base / "images", base / "masks"
+            stems = [f"{i:03d}" for i in range(n)]
+        img_dir.mkdir(parents=True, exist_ok=True)
+        mask_dir.mkdir(parents=True, exist_ok=True)
+        for stem, mask in zip(stems, masks, strict=True):
+            pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(img_dir / f"{stem}.{'jpg' if kind == 'voc' else 'png'}")
+            if kind == "rgb":
+                Image.fromarray(np.asarray(SEG_COLOURS, np.uint8)[mask]).save(
+                    mask_dir / f"{stem}.png")
+            elif kind == "flat":
+                Image.fromarray(mask).save(mask_dir / f"{stem}.png")
+            else:
+                _palette_png(mask_dir / f"{stem}.png", mask)
+    if kind == "palette":
+        (folder / "classes.txt").write_text("background\ncat\ndog\n")
+    if kind == "rgb":
+        (folder / "labelmap.txt").write_text(
+            "# label:color_rgb:parts:actions\n"
+            + "".join(f"{name}:{r},{g},{b}::\n" for name, (r, g, b)
+                      in zip(("background", "cat", "dog"), SEG_COLOURS, strict=True)))
+    return out

@@ -21,6 +21,7 @@ from engine.export import ExportError, ExportResult, export_design, format_for
 
 XO = "resources/templates/x_vs_o.convas.json"
 LENET = "resources/templates/lenet5.convas.json"
+UNET = "resources/templates/unet_shapes.convas.json"
 
 
 @pytest.fixture
@@ -188,3 +189,71 @@ def test_onnx_export_reports_files_weights_and_onnxruntime(graph: Graph,
     session = ort.InferenceSession(str(tmp_path / "xo.onnx"), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     torch.testing.assert_close(torch.from_numpy(got), model(x).detach(), rtol=1e-4, atol=1e-5)
+
+
+# ---- --dynamic-size (SPEC §7, fully convolutional designs) ------------------------------
+
+
+def test_dynamic_size_export_of_the_unet_agrees_at_two_sizes(tmp_path: Path) -> None:
+    import onnx
+
+    graph = Graph.load(UNET)
+    torch.manual_seed(3)
+    model = compile_graph(graph)
+    with torch.no_grad():  # BatchNorm statistics as training leaves them
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    result = export_design(graph, tmp_path / "unet.onnx", weights=model.state_dict(),
+                           dynamic_size=True)
+    assert result.ok and result.trained
+    assert result.onnx.sizes_checked == ((64, 64), (96, 80))
+    assert "at 64×64 and 96×80 (H and W dynamic)" in result.describe()
+    dims = onnx.load(str(tmp_path / "unet.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 1, "height", "width"]
+    # checked here again, independently of the export's own comparison
+    session = ort.InferenceSession(str(tmp_path / "unet.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    for shape in ((2, 1, 64, 64), (1, 1, 96, 80)):
+        x = torch.randn(*shape)
+        (got,) = session.run(None, {"input": x.numpy()})
+        with torch.no_grad():
+            expected = model(x)
+        assert got.shape == (shape[0], 6, *shape[2:])
+        torch.testing.assert_close(torch.from_numpy(got), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_dynamic_size_refuses_a_design_with_flatten_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ExportError) as exc:
+        export_design(Graph.load(LENET), tmp_path / "l.onnx", dynamic_size=True)
+    message = str(exc.value)
+    assert "fully convolutional" in message and "flatten (Flatten)" in message
+    assert "nothing was written" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dynamic_size_is_for_onnx_only(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="--dynamic-size is for ONNX"):
+        export_design(Graph.load(UNET), tmp_path / "u.py", dynamic_size=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dynamic_size_with_two_inputs_of_one_size_shares_height_and_width(
+        tmp_path: Path) -> None:
+    g = Graph("two")
+    for n in ("left", "right"):
+        g.add_node(n, "Input", {"channels": 1, "height": 16, "width": 16})
+    g.add_node("add", "Add")
+    g.add_edge("left", "add", 0)
+    g.add_edge("right", "add", 1)
+    g.add_node("conv", "Conv2d", {"out_channels": 2})
+    g.add_edge("add", "conv")
+    g.add_node("out", "Output")
+    g.add_edge("conv", "out")
+    result = export_design(g, tmp_path / "two.onnx", dynamic_size=True)
+    assert result.ok and result.onnx.sizes_checked == ((16, 16), (20, 18))  # stride 1
+    session = ort.InferenceSession(str(tmp_path / "two.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    assert [i.shape for i in session.get_inputs()] == [["batch", 1, "height", "width"]] * 2

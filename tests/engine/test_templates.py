@@ -37,14 +37,21 @@ EXPECTED_PARAMS = {
     "x_vs_o": 7_026,
     # conv 32 / 32 / 64 on scikit-learn's 1×8×8 digits, one max pool, Linear(1024, 10)
     "digits_cnn": 38_570,
+    # segmentation on shapes-seg (1×64×64, 6 classes), small enough to train on a CPU:
+    # a U-Net of 8 / 16 / 32 / 64 channels (two conv-BN-ReLU a level, ConvTranspose2d up,
+    # Concat skips) and an FCN-8s (five conv stages with pooling, fc6/fc7 as convolutions,
+    # 1×1 score layers, ConvTranspose2d ×2, ×2, ×8 with the pool4 and pool3 scores added)
+    "unet_shapes": 121_078,
+    "fcn_shapes": 273_812,
 }
 
 IMAGENET = {"alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "densenet121",
             "mobilenetv2"}
 # Add has no weights, so the totals above cannot tell a missing skip connection.
-EXPECTED_ADDS = {"mobilenetv2": 10}
+EXPECTED_ADDS = {"mobilenetv2": 10, "fcn_shapes": 2}  # FCN-8s: the pool4 and pool3 skips
 OUTPUT_SHAPES = {"lenet5": (10,), "x_vs_o": (2,), "digits_cnn": (10,)} | {
-    n: (1000,) for n in IMAGENET}
+    n: (1000,) for n in IMAGENET} | {n: (6, 64, 64) for n in ("unet_shapes", "fcn_shapes")}
+SEGMENTATION = {"unet_shapes", "fcn_shapes"}
 
 
 def _raw(name: str) -> dict:
@@ -103,6 +110,8 @@ def test_template_analyses_and_compiles(name: str) -> None:
     in_shape = report.nodes[input_id].output_shape
     if name in IMAGENET:
         assert in_shape == (3, 224, 224)
+    task = graph.params_of(report.output_id).get("task", "classification")
+    assert task == ("segmentation" if name in SEGMENTATION else "classification")
 
     model = compile_graph(graph, report)
     assert sum(p.numel() for p in model.parameters()) == EXPECTED_PARAMS[name]
@@ -112,3 +121,17 @@ def test_template_analyses_and_compiles(name: str) -> None:
         y = model(torch.randn(2, *in_shape))
     assert tuple(y.shape) == (2, *OUTPUT_SHAPES[name])  # at the full 224×224 for ImageNet
     assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize(("name", "merge", "skips"), [("unet_shapes", "Concat", 3),
+                                                     ("fcn_shapes", "Add", 2)])
+def test_segmentation_templates_are_set_up_for_shapes_seg(name: str, merge: str,
+                                                          skips: int) -> None:
+    """Set up for shapes-seg, with the skips the notes draw and no size-bound block."""
+    from engine.fcn import fully_convolutional_blocker
+
+    assert _raw(name)["training"]["dataset"] == "shapes-seg"
+    graph = _load(name)
+    types = [graph.type_of(n) for n in graph.nodes]
+    assert "ConvTranspose2d" in types and types.count(merge) == skips
+    assert fully_convolutional_blocker(graph) is None
