@@ -104,6 +104,17 @@ def _read(files: dict[str, list[Path]], classes: list[str], channels: int,
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
+def requested_format(image_shape: tuple[int, int, int]) -> tuple[int, tuple[int, int]]:
+    """Channels and (H, W) from the Input's shape, refused when images cannot be read so."""
+    channels, h, w = (int(v) for v in image_shape)
+    if channels not in (1, 3):
+        raise DatasetError(f"image size {channels}×{h}×{w}: images are read as grey "
+                           "(1 channel) or RGB (3 channels)")
+    if h < 1 or w < 1:
+        raise DatasetError(f"image size {channels}×{h}×{w} must be at least 1×1 pixels")
+    return channels, (h, w)
+
+
 def load_image_folder(folder: Path,
                       image_shape: tuple[int, int, int] | None = None) -> Raw:
     """Decode every image; ``image_shape`` (C, H, W) fixes grey/RGB and the size."""
@@ -112,13 +123,8 @@ def load_image_folder(folder: Path,
     val_files = _class_files(splits["val"]) if splits and "val" in splits else None
     classes = sorted(set(train_files) | set(val_files or {}))
     if image_shape is not None:
-        channels, h, w = (int(v) for v in image_shape)
-        if channels not in (1, 3):
-            raise DatasetError(f"image size {channels}×{h}×{w}: images are read as grey "
-                               "(1 channel) or RGB (3 channels)")
-        if h < 1 or w < 1:
-            raise DatasetError(f"image size {channels}×{h}×{w} must be at least 1×1 pixels")
-        size, fixed = (h, w), True
+        channels, size = requested_format(image_shape)
+        fixed = True
     else:
         first = next(p for paths in train_files.values() for p in paths)
         channels, size = _first_format(first)

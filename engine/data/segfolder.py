@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .imagefolder import _SPLITS, EXTENSIONS, _decode, _first_format
+from .imagefolder import _SPLITS, EXTENSIONS, _decode, _first_format, requested_format
 from .prepare import IGNORE, Raw
 from .sets import DatasetError
 
@@ -297,13 +297,8 @@ def load_seg_folder(folder: Path, image_shape: tuple[int, int, int] | None = Non
         val = _pairs(splits["val"]) if "val" in splits else None
         classes, colours = _class_names(folder, splits)
     if image_shape is not None:
-        channels, h, w = (int(v) for v in image_shape)
-        if channels not in (1, 3):
-            raise DatasetError(f"image size {channels}×{h}×{w}: images are read as grey "
-                               "(1 channel) or RGB (3 channels)")
-        if h < 1 or w < 1:
-            raise DatasetError(f"image size {channels}×{h}×{w} must be at least 1×1 pixels")
-        size, fixed = (h, w), True
+        channels, size = requested_format(image_shape)
+        fixed = True
     else:
         channels, size = _first_format(train[0][0])
         fixed = False
