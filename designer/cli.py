@@ -17,11 +17,12 @@ from engine import Graph, GraphError, analyze
 from engine.analysis import OPTIMIZER_STATES, PRECISIONS
 
 from .cli_export import add_export_parser, export
+from .cli_predict import add_predict_parser, predict
 from .cli_train import add_train_parser, train
 from .summary_text import format_summary
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("summary", "train", "export")
+COMMANDS = ("summary", "train", "export", "predict")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="optimizer for the memory estimate (default: the file's, else adam)")
     add_train_parser(sub, _positive_int, _positive_float)
     add_export_parser(sub)
+    add_predict_parser(sub)
     return parser
 
 
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return train(args)
     if args.command == "export":
         return export(args)
+    if args.command == "predict":
+        return predict(args)
     _parser().print_help()
     return EXIT_USAGE
 

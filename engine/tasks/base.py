@@ -152,6 +152,12 @@ class Task(ABC):
     def target_shape(self, data: ImageSet) -> tuple[int, ...]:
         """The shape of one image's target."""
 
+    def decode(self, out: torch.Tensor, classes: Sequence[str], top: int = 5) -> list[dict]:
+        """What the network says about each image of a batch of logits ``out``, as plain
+        data for ``convas predict`` (engine.predict): the task owns what its output
+        means, so predict does not branch on task names."""
+        raise NotImplementedError(f"{self.name} predictions cannot be decoded yet")
+
 
 def dataset_task(dataset: Dataset) -> str:
     """The dataset's task ("classification" for loaders that predate the field)."""

@@ -67,3 +67,19 @@ class Classification(Task):
     def target_shape(self, data: ImageSet) -> tuple[int, ...]:
         return ()
 
+
+    def decode(self, out: torch.Tensor, classes: Sequence[str], top: int = 5) -> list[dict]:
+        """Each image's ``top`` most probable classes (softmax over the logits [N, K]),
+        most probable first: ``{"top": [{"class", "index", "probability"}, ...]}``."""
+        probabilities = out.float().softmax(1).cpu()
+        k = max(1, min(int(top), probabilities.shape[1]))
+        values, indexes = probabilities.topk(k, dim=1)
+        return [{"top": [{"class": _name(classes, int(i)), "index": int(i),
+                          "probability": float(p)}
+                         for p, i in zip(row_p.tolist(), row_i.tolist(), strict=True)]}
+                for row_p, row_i in zip(values, indexes, strict=True)]
+
+
+def _name(classes: Sequence[str], index: int) -> str:
+    """The class's name; its number where the checkpoint names fewer classes."""
+    return str(classes[index]) if index < len(classes) else str(index)

@@ -124,6 +124,12 @@ class Segmentation(Task):
     def target_shape(self, data: ImageSet) -> tuple[int, ...]:
         return tuple(data.image_shape[1:])
 
+    def decode(self, out: torch.Tensor, classes: Sequence[str], top: int = 5) -> list[dict]:
+        """Each image's class map (uint8 [H, W], the argmax over the logits [N, K, H, W],
+        as the validation metrics count it) and the indexes of the classes in it."""
+        maps = pixel_classes(out.float()).to(torch.uint8).cpu().numpy()
+        return [{"class_map": m, "present": [int(c) for c in np.unique(m)]} for m in maps]
+
 
 def _number(value: float) -> float | None:
     """None (an empty CSV cell) for NaN: no value, rather than a number that is not one."""
