@@ -59,21 +59,15 @@ class Predictor:
 
 def read_image(path: Path, channels: int, size: tuple[int, int]) -> tuple[np.ndarray,
                                                                           tuple[int, int]]:
-    """uint8 [C, H, W] at ``size`` and the image's own (width, height); the conversion
-    and resize of engine.data.imagefolder, so predictions see what training saw."""
-    from PIL import Image, UnidentifiedImageError
+    """uint8 [C, H, W] at ``size`` and the image's own (width, height), read by the
+    training loader's own function, so predictions see what training saw."""
+    from .data import DatasetError
+    from .data.imagefolder import decode_image
 
     try:
-        with Image.open(path) as img:
-            own = img.size
-            img = img.convert("L" if channels == 1 else "RGB")
-            if img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.array(img, dtype=np.uint8)  # a writable copy, for torch
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise PredictError(f"cannot read the image {path}: {exc}; remove it or convert it "
-                           f"to PNG or JPEG") from None
-    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), own
+        return decode_image(path, channels, size)
+    except DatasetError as exc:
+        raise PredictError(f"{exc}; remove it or convert it to PNG or JPEG") from None
 
 
 def load_predictor(graph: Graph, weights: str | os.PathLike) -> Predictor:

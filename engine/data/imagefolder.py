@@ -62,18 +62,27 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
 
 
 def _decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
+    return decode_image(path, channels, size)[0]
+
+
+def decode_image(path: Path, channels: int, size: tuple[int, int] | None
+                 ) -> tuple[np.ndarray, tuple[int, int]]:
+    """uint8 [C, H, W], grey or RGB, resized bilinearly to ``size`` (H, W) when given,
+    and the image's own (width, height): how training reads an image, and so how
+    ``convas predict`` must read one."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
+            own = img.size
             mode = "L" if channels == 1 else "RGB"
             img = img.convert(mode)
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as e:
+            arr = np.array(img, dtype=np.uint8)  # a writable copy, for torch
+    except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DatasetError(f"cannot read image {path}: {e}") from None
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), own
 
 
 def _first_format(path: Path) -> tuple[int, tuple[int, int]]:

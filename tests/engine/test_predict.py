@@ -9,11 +9,12 @@ from importlib import resources
 import numpy as np
 import pytest
 import torch
+from data_fixtures import squares_dataset
 from graph_builders import build
 from PIL import Image
 
 from engine import Graph
-from engine.data import Dataset, ImageSet, load_dataset
+from engine.data import load_dataset
 from engine.predict import PredictError, image_files, load_predictor, palette, predict, read_image
 from engine.tasks import segmentation_metrics
 from engine.train import Trainer
@@ -116,19 +117,6 @@ def test_palette_gives_each_class_its_own_colour():
 
 # ---- segmentation -----------------------------------------------------------------------
 
-def squares(n: int, seed: int, size: int = 16) -> ImageSet:
-    """Grey noise with one bright square per image; its mask is class 1, the rest 0."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 120, (n, 1, size, size)).astype(np.uint8)
-    y = np.zeros((n, size, size), np.uint8)
-    for i in range(n):
-        side = int(rng.integers(4, 8))
-        top, left = (int(v) for v in rng.integers(0, size - side + 1, 2))
-        x[i, 0, top:top + side, left:left + side] = rng.integers(150, 256, (side, side))
-        y[i, top:top + side, left:left + side] = 1
-    return ImageSet(torch.from_numpy(x), torch.from_numpy(y))
-
-
 def fcn() -> Graph:
     nodes = [("x", "Input", {"channels": 1, "height": 16, "width": 16}),
              ("c1", "Conv2d", {"out_channels": 8, "padding": 1}),
@@ -142,10 +130,7 @@ def fcn() -> Graph:
 @pytest.fixture(scope="module")
 def segmenter(tmp_path_factory):
     out = tmp_path_factory.mktemp("seg")
-    train, val = squares(64, 0), squares(24, 1)
-    data = Dataset("squares", train, val, ["background", "square"],
-                   (float(train.x.float().mean() / 255),), (float(train.x.float().std() / 255),))
-    data.task = "segmentation"
+    data = squares_dataset(64, 24)
     cfg = TrainConfig(epochs=2, batch_size=16, optimizer="adam", lr=0.01, device="cpu")
     trainer = Trainer(fcn(), cfg, dataset=data, out_dir=out, report_interval=0)
     trainer.run()

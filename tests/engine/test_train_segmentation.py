@@ -10,6 +10,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from data_fixtures import squares_dataset
 from graph_builders import build
 
 from designer.progress import ProgressPrinter
@@ -25,26 +26,8 @@ torch.set_num_threads(1)
 CLASSES = ["background", "square"]
 
 
-def squares(n: int, seed: int, size: int = 16) -> ImageSet:
-    """Grey noise with one bright square per image; its mask is class 1, the rest 0."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 120, (n, 1, size, size)).astype(np.uint8)
-    y = np.zeros((n, size, size), np.uint8)
-    for i in range(n):
-        side = int(rng.integers(4, 8))
-        top, left = (int(v) for v in rng.integers(0, size - side + 1, 2))
-        x[i, 0, top:top + side, left:left + side] = rng.integers(150, 256, (side, side))
-        y[i, top:top + side, left:left + side] = 1
-    return ImageSet(torch.from_numpy(x), torch.from_numpy(y))
-
-
 def segmentation_set(classes=CLASSES) -> Dataset:
-    train, val = squares(96, 0), squares(32, 1)
-    mean = float(train.x.float().mean() / 255)
-    std = float(train.x.float().std() / 255)
-    data = Dataset("squares", train, val, list(classes), (mean,), (std,))
-    data.task = "segmentation"  # the field engine.data's loaders set (SPEC §7)
-    return data
+    return squares_dataset(96, 32, tuple(classes))
 
 
 def fcn(classes: int = 2, size: int = 16, stride: int = 1) -> Graph:
