@@ -81,6 +81,7 @@ class Trainer:
         self._running.set()
         self._checkpoint: Path | None = None
         self._last_probe = -math.inf  # the first step is probed: maps from the start
+        self._probed_step = -1
 
     # ---- control from other threads ------------------------------------------------
 
@@ -257,8 +258,8 @@ class Trainer:
                                        time.perf_counter() - epoch_start)
             epochs_done = epoch
             self.callback(event)
-            if cfg.probe_every or cfg.probe_seconds:
-                self._probe(global_step)
+            if (cfg.probe_every or cfg.probe_seconds) and self._probed_step != global_step:
+                self._probe(global_step)  # the epoch's last weights, unless already shown
             self._save(epoch)
         return DoneEvent(False, epochs_done, self._checkpoint, list(self.metrics))
 
@@ -324,6 +325,7 @@ class Trainer:
         """One probe image through the network: a single-image forward, a small
         fraction of a training step, so probing twice a second costs next to nothing."""
         self._last_probe = time.perf_counter()
+        self._probed_step = global_step
         nodes = self._probe_nodes
         if not nodes:
             return

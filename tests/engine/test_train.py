@@ -84,6 +84,16 @@ def test_feature_maps_of_requested_blocks_and_switching_live(xo_data):
     assert next(e for e in maps if e.node == "fc").maps.shape == (2,)
 
 
+def test_each_step_is_probed_at_most_once_even_at_the_end_of_an_epoch(xo_data):
+    events = []
+    cfg = TrainConfig(epochs=2, batch_size=32, device="cpu", probe_every=1)
+    Trainer(template("x_vs_o"), cfg, dataset=xo_data, probe_nodes=["conv1"],
+            callback=events.append).run()
+    steps = [e.global_step for e in events if isinstance(e, FeatureMapEvent)]
+    last_step = max(e.global_step for e in events if isinstance(e, StepEvent))
+    assert steps == list(range(1, last_step + 1))
+
+
 @pytest.mark.parametrize("name, words", [("lenet5", "training diverged"),
                                           ("x_vs_o", "exploded to")])
 def test_diverging_loss_stops_with_a_message_and_an_intact_checkpoint(xo_data, tmp_path, name,
