@@ -35,6 +35,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/analysis_speed.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/compiled_vs_handwritten.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/train_throughput.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/train_throughput.py --template unet_shapes --count 1200 --epochs 4 --batch 32
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/editor_scale.py
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/live_overhead.py --rounds 3
 

@@ -10,6 +10,11 @@ per-step sync. Goal: convas / hand-written images/s ≥ 0.97.
     python benchmarks/train_throughput.py                       # CPU, X-vs-O on shapes
     python benchmarks/train_throughput.py --template lenet5 --dataset shapes --size 32
     python benchmarks/train_throughput.py --device cuda --template resnet18 --precision bf16
+    python benchmarks/train_throughput.py --template unet_shapes      # segmentation
+
+A segmentation template (its Output's task) trains on ``shapes-seg`` unless
+``--dataset`` says otherwise, and the hand-written loop then uses the per-pixel loss
+with 255 ignored, as the trainer does.
 """
 
 from __future__ import annotations
@@ -30,15 +35,15 @@ from engine import Graph, compile_graph  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
 from engine.train import Trainer  # noqa: E402
 from engine.train_config import TrainConfig  # noqa: E402
-from engine.train_events import EpochEvent, FailedEvent  # noqa: E402
+from engine.train_events import EpochEvent, FailedEvent, ReadyEvent  # noqa: E402
 
 
 def handwritten_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
                       y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int,
-                      amp: torch.dtype | None, channels_last: bool) -> float:
+                      amp: torch.dtype | None, channels_last: bool, masks: bool) -> float:
     """One epoch of the textbook loop; returns images per second."""
     device = x.device
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(ignore_index=255 if masks else -100)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -48,10 +53,13 @@ def handwritten_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Ten
     for i in range(0, len(x), batch):
         idx = perm[i:i + batch]
         xb = (x[idx].float().div_(255) - mean) / std
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        # one memory layout throughout, as the trainer has (a 1-channel batch made by
+        # broadcasting would otherwise come out NHWC by accident)
+        xb = xb.contiguous(memory_format=torch.channels_last if channels_last
+                           else torch.contiguous_format)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            loss = loss_fn(model(xb), y[idx])
+            yb = y[idx].long() if masks else y[idx]
+            loss = loss_fn(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -63,21 +71,29 @@ def handwritten_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Ten
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--template", default="x_vs_o")
-    ap.add_argument("--dataset", default="shapes")
-    ap.add_argument("--classes", default="X,O", help="comma-separated subset ('' for all)")
+    ap.add_argument("--dataset", default=None,
+                    help="default: shapes, or shapes-seg for a segmentation template")
+    ap.add_argument("--classes", default=None,
+                    help="comma-separated subset ('' for all; default X,O for shapes)")
     ap.add_argument("--count", type=int, default=4000, help="shapes: images generated")
     ap.add_argument("--size", type=int, default=None, help="resize the Input to this H=W")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
-    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                    help="NHWC on both sides (default: the trainer's choice for the device)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     text = (resources.files("resources") / "templates" / f"{args.template}.convas.json")
     graph = Graph.loads(text.read_text("utf-8"), args.template)
+    output = next(n for n in graph.nodes if graph.type_of(n) == "Output")
+    segmentation = graph.params_of(output).get("task") == "segmentation"
+    args.dataset = args.dataset or ("shapes-seg" if segmentation else "shapes")
+    if args.classes is None:
+        args.classes = "X,O" if args.dataset == "shapes" else ""
     classes = [c for c in args.classes.split(",") if c] or None
     data = load_dataset(args.dataset, classes=classes, options={"count": args.count},
                         val_fraction=0.0)
@@ -90,8 +106,8 @@ def main() -> None:
     graph.set_param(inp, "channels", c)
     graph.set_param(inp, "height", size)
     graph.set_param(inp, "width", size)
-    last = graph.inputs_of(next(n for n in graph.nodes if graph.type_of(n) == "Output"))[0][1]
-    graph.set_param(last, "out_features", data.num_classes)
+    if not segmentation:  # a segmentation template is made for its dataset's classes
+        graph.set_param(graph.inputs_of(output)[0][1], "out_features", data.num_classes)
 
     config = TrainConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch,
                          optimizer="sgd", lr=0.01, momentum=0.9, device=args.device,
@@ -101,8 +117,7 @@ def main() -> None:
     amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
     torch.manual_seed(0)
     hand = compile_graph(graph).to(device)
-    if args.channels_last:
-        hand = hand.to(memory_format=torch.channels_last)
+    trainer = Trainer(graph, config, callback=lambda event: on_event(event), dataset=data)
     hand_opt = torch.optim.SGD(hand.parameters(), lr=0.01, momentum=0.9)
     x = data.train.x.to(device)
     y = data.train.y.to(device)
@@ -112,12 +127,14 @@ def main() -> None:
     hand_rates: list[float] = []
 
     def on_event(event) -> None:
+        if isinstance(event, ReadyEvent) and trainer.channels_last:
+            hand.to(memory_format=torch.channels_last)  # the layout the trainer chose
         if isinstance(event, EpochEvent):
             convas_rates.append(len(data.train) / event.seconds)
             hand_rates.append(handwritten_epoch(hand, hand_opt, x, y, mean, std, args.batch,
-                                                amp, args.channels_last))
+                                                amp, trainer.channels_last, segmentation))
 
-    result = Trainer(graph, config, callback=on_event, dataset=data).run()
+    result = trainer.run()
     if isinstance(result, FailedEvent):
         raise SystemExit(f"training failed: {result.reason}")
     # the first epoch of each warms up allocators and caches
@@ -125,7 +142,7 @@ def main() -> None:
     handm = statistics.median(hand_rates[1:])
     print(f"{args.template} on {args.dataset} ({len(data.train)} images {c}×{size}×{size}), "
           f"batch {args.batch}, {args.device}, {args.precision}"
-          f"{', channels-last' if args.channels_last else ''}, {args.epochs} epochs each, "
+          f"{', channels-last' if trainer.channels_last else ''}, {args.epochs} epochs each, "
           f"interleaved")
     print(f"hand-written loop: {handm:,.0f} images/s (median of epochs 2–{args.epochs})")
     print(f"convas Trainer:    {conv:,.0f} images/s")
