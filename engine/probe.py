@@ -21,10 +21,20 @@ def activations(model: fx.GraphModule, x: torch.Tensor,
                 nodes: Iterable[str]) -> dict[str, np.ndarray]:
     """The first sample's output of each block in ``nodes`` (design ids) for input ``x``,
     in eval mode (BatchNorm's running statistics, no dropout); unknown ids are skipped."""
+    return probe(model, x, nodes, output=False)[0]
+
+
+@torch.no_grad()
+def probe(model: fx.GraphModule, x: torch.Tensor, nodes: Iterable[str],
+          output: bool = True) -> tuple[dict[str, np.ndarray], torch.Tensor | None]:
+    """``activations`` and, with ``output``, the model's output for ``x`` from the same
+    forward pass: a segmentation run shows the predicted mask and feature maps of the
+    same step without running the network twice. Without wanted blocks the model runs
+    directly, which is faster than the node-by-node interpreter."""
     fx_names = model.meta["convas_nodes"]
     wanted = {fx_names[n]: n for n in nodes if n in fx_names}
-    if not wanted:
-        return {}
+    if not wanted and not output:
+        return {}, None
     captured: dict[str, np.ndarray] = {}
 
     class Tap(fx.Interpreter):
@@ -37,10 +47,10 @@ def activations(model: fx.GraphModule, x: torch.Tensor,
     was_training = model.training
     model.eval()
     try:
-        Tap(model).run(x)
+        result = Tap(model).run(x) if wanted else model(x)
     finally:
         model.train(was_training)
-    return captured
+    return captured, (result if output else None)
 
 
 def kernels(model: fx.GraphModule, node_id: str) -> np.ndarray | None:

@@ -29,7 +29,7 @@ from .data import Augment, Batches, Dataset, DatasetError, ImageSet, load_datase
 from .device import DeviceError, describe_device, free_memory, resolve_device
 from .errors import GraphError
 from .graph import Graph
-from .probe import activations, kernels
+from .probe import kernels, probe
 from .tasks import MISTAKES_SHOWN, Evaluation, Task, get_task, output_task
 from .train_config import ConfigError, TrainConfig
 from .train_events import (
@@ -144,8 +144,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = compile_graph(self.graph, report).to(self.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
+        # NHWC unless the design's settings say otherwise: faster on CUDA, and on a CPU
+        # with torch 2.13 for all but one template (U-Net 1.22×, X-vs-O 1.5×, ResNet-18
+        # 0.94×; benchmarks/train_throughput.py --channels-last compares)
         self.channels_last = (cfg.channels_last if cfg.channels_last is not None
-                              else self.device.type == "cuda")
+                              else self.device.type in ("cuda", "cpu"))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = _optimizer(self.model, cfg)
@@ -169,6 +172,7 @@ class Trainer:
         self.criterion = self.task.criterion(cfg)
         probe_source = ds.val if len(ds.val) else ds.train
         self.probe_raw = probe_source.x[:PROBE_IMAGES]
+        self.probe_targets = self.task.probe_targets(probe_source.y[:PROBE_IMAGES])
         self.probe_x = self.train_batches.normalize(self.probe_raw.to(self.device))
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +183,8 @@ class Trainer:
         return ReadyEvent(ds.name, list(ds.classes), len(ds.train), len(ds.val),
                           tuple(ds.image_shape), len(self.train_batches), self.config.epochs,
                           self.start_epoch, describe_device(self.device), precision,
-                          self.probe_raw.numpy().copy(), self.task.name)
+                          self.probe_raw.numpy().copy(), self.task.name,
+                          self.probe_targets)
 
     def _resume_from(self, path: str | Path) -> None:
         data = load_checkpoint(path)
@@ -309,7 +314,8 @@ class Trainer:
 
         With ``source`` (the ImageSet the unshuffled ``batches`` were made from), a
         classifier's evaluation also holds EpochEvent's ``wrong_*`` fields: the
-        MISTAKES_SHOWN most confident wrong predictions, the ones most worth a look.
+        MISTAKES_SHOWN most confident wrong predictions, the ones most worth a look; a
+        segmentation's holds the ``worst_*`` fields, the images of lowest IoU.
         """
         self.model.eval()
         accumulator = self.task.accumulator(self.dataset.num_classes, self.device)
@@ -323,17 +329,24 @@ class Trainer:
 
     def _probe(self, global_step: int) -> None:
         """One probe image through the network: a single-image forward, a small
-        fraction of a training step, so probing twice a second costs next to nothing."""
+        fraction of a training step, so probing twice a second costs next to nothing.
+        The same forward gives the requested feature maps and, for a task with live
+        predictions (segmentation), the PredictionEvent."""
         self._last_probe = time.perf_counter()
         self._probed_step = global_step
         nodes = self._probe_nodes
-        if not nodes:
+        live = self.task.live_prediction
+        if not nodes and not live:
             return
         index = min(self.probe_index, len(self.probe_x) - 1)
-        maps = activations(self.model, self.probe_x[index:index + 1], nodes)
+        maps, out = probe(self.model, self.probe_x[index:index + 1], nodes, output=live)
         for node, value in maps.items():
             self.callback(FeatureMapEvent(global_step, node, value, index,
                                           kernels(self.model, node)))
+        if out is not None:
+            prediction = self.task.prediction(out, global_step, index)
+            if prediction is not None:
+                self.callback(prediction)
 
     # ---- endings ---------------------------------------------------------------------
 

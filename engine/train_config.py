@@ -184,7 +184,7 @@ class TrainConfig:
         False, label="Horizontal flip", panel=True, group="Augmentation",
         doc="Flip training images left to right at random")
     channels_last: bool | None = _describe(
-        None, label="Channels last", doc="NHWC memory layout (null: on for CUDA)")
+        None, label="Channels last", doc="NHWC memory layout (null: on for CUDA and CPU)")
     compile: bool = _describe(
         False, label="Compile", doc="torch.compile the model (worth it on CUDA mostly)")
     probe_every: int = _describe(

@@ -31,6 +31,9 @@ class ReadyEvent:
     precision: str                   # fp32, bf16 or fp16 (autocast)
     probe_images: np.ndarray         # [N,C,H,W] as stored in the dataset (uint8 or 0..1)
     task: str = "classification"     # the Output block's task (SPEC §7)
+    # segmentation: the probe images' true masks, uint8 [N,H,W] of class indexes, 255 =
+    # ignore, so a view can show the truth beside each PredictionEvent; None otherwise
+    probe_targets: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,14 @@ class EpochEvent:
     wrong_predicted: np.ndarray | None = None
     wrong_confidence: np.ndarray | None = None
     task: str = "classification"
+    # Segmentation's counterpart (the gallery's "worst IoU" view): the validation images
+    # with the lowest IoU of their own, lowest first; images as stored ([K,C,H,W]), true
+    # and predicted masks uint8 [K,H,W] (255 = ignore in the true ones), and each image's
+    # mIoU over the classes in its true or predicted mask, ignored pixels left out.
+    worst_images: np.ndarray | None = None
+    worst_true: np.ndarray | None = None
+    worst_predicted: np.ndarray | None = None
+    worst_iou: np.ndarray | None = None
     # metrics.csv columns beyond the classifier's (val_miou, val_iou_<class>, ...);
     # None where there is no value (a class absent from the validation set)
     metrics: dict[str, float | None] = field(default_factory=dict)
@@ -124,6 +135,18 @@ class FeatureMapEvent:
 
 
 @dataclass(frozen=True)
+class PredictionEvent:
+    """Segmentation only: what the network makes of the current probe image now, sent at
+    each probe (about twice a second in the application) whether or not feature maps
+    are asked for, so the live view can overlay the predicted mask on the image."""
+
+    global_step: int
+    probe_index: int
+    class_map: np.ndarray                  # uint8 [H,W], argmax over the logits
+    confidence: np.ndarray | None = None   # float32 [H,W], the largest softmax probability
+
+
+@dataclass(frozen=True)
 class DoneEvent:
     stopped: bool                    # True when stop() ended the run early
     epochs_completed: int
@@ -152,4 +175,5 @@ class FailedEvent:
     details: str = ""                # a traceback, for unexpected errors only
 
 
-Event = ReadyEvent | StepEvent | EpochEvent | FeatureMapEvent | DoneEvent | FailedEvent
+Event = (ReadyEvent | StepEvent | EpochEvent | FeatureMapEvent | PredictionEvent | DoneEvent
+         | FailedEvent)

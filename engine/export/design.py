@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import torch
 
+from ..analysis import analyze
 from ..checkpoint import FORMAT as CHECKPOINT_FORMAT
 from ..checkpoint import VERSION as CHECKPOINT_VERSION
 from ..checkpoint import CheckpointError, load_checkpoint, weights_mismatch
@@ -28,6 +29,7 @@ from ..graph import Graph
 from ..units import human_bytes
 from .errors import ExportError
 from .files import NOTHING_LEFT, staged_output
+from .metadata import onnx_metadata
 from .onnx_export import OnnxReport, export_onnx
 from .pytorch import pytorch_source
 
@@ -120,8 +122,11 @@ def export_design(graph: Graph, path: str | os.PathLike, format: str | None = No
     fresh ones with a note (``"untrained"``, for the application's last run, which an
     edit may have outdated). ``dynamic_size`` (ONNX only) makes H and W dynamic axes
     for a fully convolutional design and refuses any other, naming the block that fixes
-    its size (SPEC §7). Raises :class:`engine.GraphError` for an invalid graph and
-    :class:`ExportError` for anything else; either way nothing was written.
+    its size (SPEC §7). An ONNX file's ``metadata_props`` hold the task, class names and
+    normalisation of the checkpoint whose weights it carries, or what the design says
+    (:func:`engine.export.metadata.onnx_metadata`). Raises :class:`engine.GraphError`
+    for an invalid graph and :class:`ExportError` for anything else; either way nothing
+    was written.
     """
     path = Path(path)
     fmt = format or format_for(path)
@@ -142,7 +147,10 @@ def export_design(graph: Graph, path: str | os.PathLike, format: str | None = No
         if problem:
             state, untrained = None, f"the design changed since {source} was trained ({problem})"
     if fmt == "onnx":
-        report = export_onnx(graph, path, state_dict=state, dynamic_size=dynamic_size)
+        # the checkpoint's task, classes and normalisation only with its weights
+        metadata = onnx_metadata(analyze(graph), extras if state is not None else None)
+        report = export_onnx(graph, path, state_dict=state, dynamic_size=dynamic_size,
+                             metadata=metadata)
         files = [(p, p.stat().st_size) for p in (report.path, report.data_path) if p]
         return _result(fmt, files, source, state, untrained, onnx=report)
     if fmt == "pytorch":

@@ -31,6 +31,7 @@ from ..graph import Graph
 from ..units import human_bytes
 from .errors import ExportError
 from .files import NOTHING_LEFT, staged_output
+from .metadata import onnx_metadata
 
 MIN_OPSET = 17
 # torch.export treats sizes 0 and 1 as constants, so the example batch must be larger
@@ -91,7 +92,8 @@ def export_onnx(graph: Graph, path: str | os.PathLike, *,
                 input_shape: Shape3 | Mapping[str, Shape3] | None = None,
                 opset: int = 18, check_batches: Sequence[int] = (1, 7),
                 tolerance: float = 1e-4, seed: int = 0,
-                dynamic_size: bool = False) -> OnnxReport:
+                dynamic_size: bool = False,
+                metadata: Mapping[str, str] | None = None) -> OnnxReport:
     """Write ``graph`` as an ONNX model with named inputs and a dynamic batch axis.
 
     The inputs are named after the Input nodes and the output after the Output node.
@@ -100,9 +102,10 @@ def export_onnx(graph: Graph, path: str | os.PathLike, *,
     ``dynamic_size`` makes H and W dynamic axes too (named ``height`` and ``width``),
     checked at the design's size and at a larger one (:func:`engine.fcn.larger_sizes`);
     a design that is not fully convolutional is refused, naming the block that fixes
-    its size. Raises :class:`engine.GraphError` for an invalid graph and
-    :class:`ExportError` when the exporter, the checker or onnxruntime fails, or the
-    file cannot be written.
+    its size. ``metadata`` becomes the model's ``metadata_props`` (SPEC §7; by default
+    what the design says, :func:`engine.export.metadata.onnx_metadata`). Raises
+    :class:`engine.GraphError` for an invalid graph and :class:`ExportError` when the
+    exporter, the checker or onnxruntime fails, or the file cannot be written.
     """
     path = Path(path)
     if opset < MIN_OPSET:
@@ -132,6 +135,8 @@ def export_onnx(graph: Graph, path: str | os.PathLike, *,
     with staged_output(path) as stage:
         staged = stage / path.name
         program = _run_exporter(model, shapes, input_names, output_name, opset, dynamic_size)
+        program.model.metadata_props.update(
+            onnx_metadata(report) if metadata is None else dict(metadata))
         program.save(str(staged))  # over 1.5 GiB of weights go to <name>.data beside it
         del program
         _check(staged)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..dataset_fit import Misfit
     from ..graph import Graph
     from ..train_config import TrainConfig
+    from ..train_events import PredictionEvent
 
 
 @dataclass
@@ -62,12 +63,16 @@ class Accumulator:
         self.loss_sum += nn.functional.cross_entropy(
             out, y, reduction="sum", ignore_index=-100 if self.ignore is None else self.ignore)
         predicted = self.predict(out)
+        self.count(y, predicted)
+        return predicted
+
+    def count(self, y: torch.Tensor, predicted: torch.Tensor) -> None:
+        """Add one batch's [true, predicted] pairs to the confusion matrix."""
         cells = y * self.k + predicted
         if self.ignore is not None:  # ignored pixels go to one extra bin, dropped below
             cells = torch.where(y == self.ignore, self.k * self.k, cells)
         self.counts += torch.bincount(cells.flatten(), minlength=self.k * self.k + 1)[
             :self.k * self.k]
-        return predicted
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """The predicted class of each target (argmax over the class axis)."""
@@ -92,6 +97,9 @@ class Task(ABC):
     target: ClassVar[str]
     # A target value that counts in no loss and no metric, if the task has one.
     ignore: ClassVar[int | None] = None
+    # Whether ``prediction`` gives a PredictionEvent at each probe (the network's output
+    # for the probe image is then needed even when no feature map is).
+    live_prediction: ClassVar[bool] = False
 
     def criterion(self, config: TrainConfig) -> nn.Module:
         """The training loss (cross-entropy with the config's label smoothing)."""
@@ -151,6 +159,17 @@ class Task(ABC):
     @abstractmethod
     def target_shape(self, data: ImageSet) -> tuple[int, ...]:
         """The shape of one image's target."""
+
+    def probe_targets(self, y: torch.Tensor) -> np.ndarray | None:
+        """ReadyEvent's ``probe_targets`` for the probe images' targets ``y``: what a
+        live view shows beside the task's PredictionEvents; None when it shows none."""
+        return None
+
+    def prediction(self, out: torch.Tensor, global_step: int,
+                   probe_index: int) -> PredictionEvent | None:
+        """The live PredictionEvent for the probe image's output ``out`` (a batch of
+        one) where ``live_prediction`` says there is one; None otherwise."""
+        return None
 
     def decode(self, out: torch.Tensor, classes: Sequence[str], top: int = 5) -> list[dict]:
         """What the network says about each image of a batch of logits ``out``, as plain

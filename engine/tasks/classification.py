@@ -71,6 +71,8 @@ class Classification(Task):
     def decode(self, out: torch.Tensor, classes: Sequence[str], top: int = 5) -> list[dict]:
         """Each image's ``top`` most probable classes (softmax over the logits [N, K]),
         most probable first: ``{"top": [{"class", "index", "probability"}, ...]}``."""
+        if out.dim() > 2 and all(n == 1 for n in out.shape[2:]):
+            out = out.flatten(1)  # a classifier made fully convolutional: [N, K, 1, 1]
         probabilities = out.float().softmax(1).cpu()
         k = max(1, min(int(top), probabilities.shape[1]))
         values, indexes = probabilities.topk(k, dim=1)

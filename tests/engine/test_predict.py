@@ -65,6 +65,26 @@ def test_classification_on_saved_pngs_equals_the_model_on_the_dataset(classifier
         assert r["top"][0]["probability"] >= r["top"][1]["probability"]
 
 
+def test_a_classifier_made_fully_convolutional_predicts_as_before(classifier, tmp_path):
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+    from engine.fcn import make_fully_convolutional
+
+    trainer, out = classifier
+    for i in range(3):
+        save_png(trainer.dataset.val.x[i], tmp_path / f"{i}.png")
+    files = image_files([tmp_path])
+    before = predict(load_predictor(trainer.graph, out / "model.pt"), files)
+    data = load_checkpoint(out / "model.pt")
+    fcn = make_fully_convolutional(trainer.graph, data["state_dict"])
+    extra = {k: v for k, v in data.items()
+             if k in ("classes", "preprocess", "mean", "std")}
+    save_checkpoint(tmp_path / "fcn.pt", fcn.graph, fcn.state_dict, **extra)
+    after = predict(load_predictor(fcn.graph, tmp_path / "fcn.pt"), files)
+    for b, a in zip(before, after, strict=True):  # the Output now gets [K, 1, 1]
+        assert [t["index"] for t in a["top"]] == [t["index"] for t in b["top"]]
+        assert a["top"][0]["probability"] == pytest.approx(b["top"][0]["probability"], abs=1e-5)
+
+
 def test_top_and_threshold_limit_the_classes(classifier, tmp_path):
     trainer, out = classifier
     save_png(trainer.dataset.val.x[0], tmp_path / "a.png")

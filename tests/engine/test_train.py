@@ -249,7 +249,7 @@ def test_digits_small_cnn_learns(tmp_path):
     {"precision": "bf16", "channels_last": True},  # the AMP / channels-last path, on CPU
     {"optimizer": "sgd", "nesterov": True, "lr": 0.05, "weight_decay": 1e-4,
      "label_smoothing": 0.1, "crop_padding": 2, "hflip": True},
-    {"optimizer": "adamw", "weight_decay": 0.01},
+    {"optimizer": "adamw", "weight_decay": 0.01, "channels_last": False},  # NCHW path
 ])
 def test_training_options_run_and_learn(xo_data, settings):
     _, result, events = run(template("x_vs_o"), xo_data, epochs=2, **settings)

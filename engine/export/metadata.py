@@ -1,0 +1,68 @@
+"""What an ONNX file says about how to use the model (SPEC §7): its ``metadata_props``.
+
+A program that runs the exported model (onnxruntime in an app, a web page) needs the
+same three things ``convas predict`` reads from a checkpoint: what the output means
+(``convas.task``), the class names (``convas.classes``, a JSON list) and how to turn
+an image into the input (``convas.preprocess``, JSON ``{"channels": C, "size": [H, W],
+"mean": [...], "std": [...]}``). They are written as strings, ONNX's only kind of
+metadata value, the lists and objects as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..analysis import Report
+from ..dataset_fit import output_task
+
+TASK_KEY = "convas.task"
+CLASSES_KEY = "convas.classes"
+PREPROCESS_KEY = "convas.preprocess"
+
+
+def onnx_metadata(report: Report, checkpoint: Mapping[str, Any] | None = None
+                  ) -> dict[str, str]:
+    """The ``metadata_props`` of an export of the analysed design ``report``.
+
+    With ``checkpoint`` (the dict of a run's ``model.pt`` whose weights the export
+    carries) all three keys come from it: the task, class names and normalisation the
+    model was trained with. Without one (fresh weights), only what the design itself
+    says is written, and nothing is made up:
+
+    - ``convas.task`` from the Output block's ``task``;
+    - ``convas.preprocess`` with ``channels`` and ``size`` from the Input block, and no
+      ``mean``/``std``: those are the training set's statistics, unknown until a run
+      (a guess such as ImageNet's would feed the model wrongly scaled images without a
+      sign of it), and untrained weights need no particular scaling anyway;
+    - no ``convas.classes``: the Output knows only how many classes there are, and
+      numbers in place of names would look like names to the program reading them.
+
+    A design with several Inputs gets no ``convas.preprocess`` without a checkpoint:
+    one image size would describe only one of them.
+    """
+    data = checkpoint or {}
+    task = data.get("task") or output_task(report)
+    metadata = {TASK_KEY: str(task)}
+    if data.get("classes") is not None:
+        metadata[CLASSES_KEY] = json.dumps([str(c) for c in data["classes"]])
+    preprocess = data.get("preprocess")
+    if preprocess is None and len(report.input_ids) == 1:
+        shape = report.nodes[report.input_ids[0]].output_shape
+        if shape is not None and len(shape) == 3:
+            preprocess = {"channels": int(shape[0]), "size": [int(shape[1]), int(shape[2])]}
+    if preprocess is not None:
+        metadata[PREPROCESS_KEY] = json.dumps(_plain(preprocess))
+    return metadata
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready numbers and lists (a checkpoint may hold tuples or numpy numbers)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return float(value) if hasattr(value, "__float__") else str(value)
