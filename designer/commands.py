@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QUndoCommand
 
 if TYPE_CHECKING:
+    from engine import Graph
+
     from .document import Document
 
 Pos = tuple[float, float] | None
@@ -297,6 +299,22 @@ class SetTraining(DocCommand):
 
     def revert(self) -> None:
         self.doc._set_training(self.old)
+
+
+class ReplaceGraph(DocCommand):
+    """Replace the design by a converted version of it ("make fully convolutional"):
+    only the blocks and wires that differ are taken out and put in (so the views redraw
+    those alone), and undo gives back the very graph, node and wire order included."""
+
+    def __init__(self, doc: Document, old: Graph, new: Graph, text: str) -> None:
+        super().__init__(doc, text)
+        self.old, self.new = old.copy(), new.copy()
+
+    def apply(self) -> None:
+        self.doc._replace_graph(self.new)
+
+    def revert(self) -> None:
+        self.doc._replace_graph(self.old)
 
 
 def _count(n: int, word: str) -> str:

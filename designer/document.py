@@ -36,6 +36,7 @@ from .commands import (
     Paste,
     Pos,
     RemoveItems,
+    ReplaceGraph,
     SetParam,
     SetParams,
     SetTraining,
@@ -259,6 +260,14 @@ class Document(QObject):
         self.undo_stack.push(SetTraining(self, old, new, self._seal))
         return True
 
+    def replace_graph(self, graph: Graph, text: str) -> bool:
+        """Replace the design by another version of it (a conversion of the whole
+        design) as one undo step; False when nothing would change."""
+        if _same(self.graph.to_dict(), graph.to_dict()):
+            return False
+        self.undo_stack.push(ReplaceGraph(self, self.graph, graph, text))
+        return True
+
     def copy(self, node_ids: Iterable[str]) -> dict[str, Any]:
         """The given blocks and the wires among them, as a SPEC §1 graph dict."""
         keep = set(node_ids)
@@ -368,6 +377,30 @@ class Document(QObject):
         for n, pos in positions.items():
             self.graph.set_pos(n, pos)
         self.nodes_moved.emit(list(positions))
+
+    def _replace_graph(self, target: Graph) -> None:
+        """Make the graph an exact copy of ``target``: the blocks and wires that differ
+        go and come back through the methods above (the views follow their signals),
+        then a copy of ``target`` is kept so that orders are exactly its own."""
+        want = {n: self._node_record(n, target) for n in target.nodes}
+        for n in self.graph.nodes:
+            if want.get(n) != self._node_record(n):
+                self._remove_node(n)
+        wires = {(e.src, e.dst, e.port): EdgeRecord(
+            e.src, e.dst, e.port, copy.deepcopy(target.nx.edges[e.src, e.dst, e.port]["extra"]))
+            for e in target.edges()}
+        for e in self.graph.edges():
+            if wires.get((e.src, e.dst, e.port)) != self._edge_record(e.src, e.dst, e.port):
+                self._remove_edge(e.src, e.dst, e.port)
+        for n, rec in want.items():
+            if n not in self.graph:
+                self._add_node(rec)
+        for key, edge in wires.items():
+            if not self.graph.nx.has_edge(*key):
+                self._add_edge(edge)
+        kept = target.copy()
+        kept.name = self.graph.name   # a rename (Save As) is no part of the conversion
+        self.graph = kept
 
     def _finish(self, analysis: bool) -> None:
         """End of one command's redo or undo: re-analyse and tell the views."""

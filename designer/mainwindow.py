@@ -31,6 +31,7 @@ from widgets.summary import SummaryTable
 from . import dock_layout
 from .document import Document
 from .editor import Editor
+from .predict_dialog import PredictDialog
 from .recovery import Recovery
 from .templates import template_files
 from .training_dock import TrainingDock
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self._action("&PyTorch .py…", lambda: self.export("pytorch"), None, export)
         self._action("&Checkpoint (trained weights)…", lambda: self.export("checkpoint"), None,
                      export)
+        self._action("&Predict on Images…", lambda: self.predict_images(), None, file_menu)
         file_menu.addSeparator()
         self._action("&Quit", self.close, K.Quit, file_menu)
 
@@ -147,6 +149,9 @@ class MainWindow(QMainWindow):
             self._action("&Duplicate", lambda: self.editor.duplicate(), "Ctrl+D", edit),
             self._action("De&lete", self.editor.delete_selection, ["Delete", "Backspace"],
                          edit)]
+        edit.addSeparator()
+        self._locked_actions.append(self._action(
+            "Make &Fully Convolutional", lambda: self.make_fully_convolutional(), None, edit))
         self._action("Select &All", lambda: self.canvas.select(self.doc.graph.nodes), "Ctrl+A",
                      edit)
 
@@ -327,7 +332,8 @@ class MainWindow(QMainWindow):
 
         interactive = path is None
         suffix = SUFFIXES[fmt]
-        ckpt = self.training.checkpoint
+        trained = self.training.trained()   # the run's checkpoint, or its converted one
+        ckpt = trained.path if trained is not None else self.training.checkpoint
         if fmt == "checkpoint" and ckpt is None:
             QMessageBox.information(self, "No trained weights",
                                     "Train the design first (Training dock, Start): the "
@@ -393,6 +399,34 @@ class MainWindow(QMainWindow):
         except BrokenProcessPool:
             return False, ("the export process ended unexpectedly (out of memory?); the "
                            "design is unchanged")
+
+    def make_fully_convolutional(self, interactive: bool = True) -> bool:
+        """Edit → Make Fully Convolutional (designer.fcn_edit): one undoable edit that
+        also converts the last run's weights; the message says what changed."""
+        from .fcn_edit import make_design_fully_convolutional
+
+        outcome = make_design_fully_convolutional(self.doc, self.training.trained())
+        self.statusBar().showMessage(outcome.message, 60_000)
+        if interactive:
+            (QMessageBox.information if outcome.ok else QMessageBox.warning)(
+                self, "Make fully convolutional", outcome.message)
+        return outcome.ok
+
+    def predict_images(self) -> PredictDialog:
+        """File → Predict on Images…: the design with the last run's weights that fit
+        it (else a checkpoint the user picks) on image files (designer.predict_dialog)."""
+        trained = self.training.trained()
+        old = getattr(self, "_predict_dialog", None)
+        if old is not None:   # a new dialog for the design as it is now
+            old.close()
+            if not old.busy:
+                old.deleteLater()
+        why = "" if trained else ("no training run yet" if self.training.checkpoint is None
+                                  else "the design changed since the last training run")
+        self._predict_dialog = PredictDialog(self.doc.graph, trained.path if trained else None,
+                                             self, why)
+        self._predict_dialog.show()
+        return self._predict_dialog
 
     def start_training(self) -> bool:
         """Train the design with the Training dock's settings, the dock in view."""

@@ -4,8 +4,9 @@ The trainer lives in ``engine.train_process`` (a process, so the GUI's redraws n
 hold the interpreter lock a training step waits for); a worker thread here reads its
 events and hands them to the GUI thread as queued signals carrying plain data. Step
 events are coalesced to the latest one and delivered at most ~20 times a second,
-feature maps at most ~2 times a second per node, while the ready, epoch and final
-events are always delivered, in order.
+feature maps at most ~2 times a second per node and a segmentation's predicted mask at
+most ~2 times a second (the latest ones; each run's last is delivered with the final
+event), while the ready, epoch and final events are always delivered, in order.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.train_events import (
     EpochEvent,
     FailedEvent,
     FeatureMapEvent,
+    PredictionEvent,
     ReadyEvent,
     StepEvent,
 )
@@ -32,6 +34,7 @@ from engine.train_process import TrainingProcess, died_event
 
 STEP_INTERVAL_MS = 50          # at most ~20 step signals per second
 FEATURE_MAP_INTERVAL = 0.5     # seconds between feature-map signals for one node
+PREDICTION_INTERVAL = 0.5      # seconds between predicted-mask signals
 
 
 class _EventReader(QThread):
@@ -70,6 +73,7 @@ class TrainingController(QObject):
     step = Signal(object)            # StepEvent
     epoch = Signal(object)           # EpochEvent
     feature_maps = Signal(object)    # FeatureMapEvent
+    prediction = Signal(object)      # PredictionEvent (segmentation)
     finished = Signal(object)        # DoneEvent or FailedEvent
     running_changed = Signal(bool)
 
@@ -88,6 +92,8 @@ class TrainingController(QObject):
         self._pending_step: StepEvent | None = None
         self._pending_maps: dict[str, FeatureMapEvent] = {}
         self._map_sent: dict[str, float] = {}
+        self._pending_prediction: PredictionEvent | None = None
+        self._prediction_sent = -1e9
         self._event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)
         self._timer.setInterval(STEP_INTERVAL_MS)
@@ -120,7 +126,9 @@ class TrainingController(QObject):
         with self._lock:
             self._pending_step = None
             self._pending_maps.clear()
+            self._pending_prediction = None
         self._map_sent.clear()
+        self._prediction_sent = -1e9
         self.info = None
         self._paused = False
         process = TrainingProcess(graph, config, out_dir=out_dir, resume=resume,
@@ -191,6 +199,10 @@ class TrainingController(QObject):
             with self._lock:
                 if run_id == self._run_id:
                     self._pending_maps[event.node] = event
+        elif isinstance(event, PredictionEvent):
+            with self._lock:
+                if run_id == self._run_id:
+                    self._pending_prediction = event
         else:
             self._event.emit(run_id, event)
 
@@ -204,11 +216,17 @@ class TrainingController(QObject):
                     if final or now - self._map_sent.get(node, -1e9) >= FEATURE_MAP_INTERVAL]
             for m in maps:
                 del self._pending_maps[m.node]
+            prediction = None
+            if final or now - self._prediction_sent >= PREDICTION_INTERVAL:
+                prediction, self._pending_prediction = self._pending_prediction, None
         if step is not None:
             self.step.emit(step)
         for m in maps:
             self._map_sent[m.node] = now
             self.feature_maps.emit(m)
+        if prediction is not None:
+            self._prediction_sent = now
+            self.prediction.emit(prediction)
 
     def _on_event(self, run_id: int, event) -> None:
         if run_id != self._run_id or not self._active:

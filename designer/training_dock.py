@@ -1,6 +1,7 @@
 """The Training dock: settings and controls, a preview of the dataset, live curves,
 feature maps, the confusion matrix and the misclassified images of a run started from
-the editor.
+the editor (for a segmentation run: the predicted mask, IoU curves and the worst-IoU
+images, wired in ``segmentation_live``).
 
 The run trains the design as it was at Start in a child process
 (``designer.training``); the canvas is read-only while it runs, and selecting a block
@@ -33,6 +34,7 @@ from widgets.training_panel import TrainingPanel
 from .dataset_fit import fit_button_text, fit_message, fit_problem
 from .dataset_preview import DatasetPreview, DatasetScout, PreviewFailure
 from .run_folders import new_run_folder, runs_folder
+from .segmentation_live import SegmentationLive
 from .trained import Trained, TrainedCache
 
 if TYPE_CHECKING:
@@ -60,6 +62,7 @@ class TrainingDock(QWidget):
         self.tabs.addTab(self.maps, "Feature maps")
         self.tabs.addTab(self.confusion, "Confusion")
         self.tabs.addTab(self.mistakes, "Mistakes")
+        self.segmentation = SegmentationLive(self)  # its tab appears for segmentation runs
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.plots)
         self.splitter.addWidget(self.tabs)
@@ -89,6 +92,7 @@ class TrainingDock(QWidget):
         self.panel.fit_input_requested.connect(self.fit_input)
         self.panel.download_requested.connect(self.scout.download)
         self.maps.probe_requested.connect(self._on_probe_requested)
+        self.segmentation.view.probe_requested.connect(self._on_probe_requested)
         canvas.selection_changed.connect(self._on_selection)
         doc.reset.connect(self._on_design_replaced)
         doc.training_changed.connect(self._on_training_changed)
@@ -219,6 +223,7 @@ class TrainingDock(QWidget):
             c.step.connect(self._on_step)
             c.epoch.connect(self._on_epoch)
             c.feature_maps.connect(self._on_maps)
+            c.prediction.connect(self._on_prediction)
             c.finished.connect(self._on_finished)
             c.running_changed.connect(self._on_running)
         try:  # the panel's edits are in the design; TrainConfig's defaults fill the rest
@@ -239,6 +244,7 @@ class TrainingDock(QWidget):
         self.confusion.clear()
         self.mistakes.show_message("Misclassified validation images appear here after "
                                    "each epoch.")
+        self.segmentation.reset()
         self.panel.set_progress(0, 1, 0, 1, "starting…")
         self.panel.set_status("loading the data and building the network…")
         self.controller.start(self.doc.graph, config, out_dir=out,
@@ -301,6 +307,7 @@ class TrainingDock(QWidget):
         self.running_changed.emit(running)
 
     def _on_ready(self, e) -> None:
+        self.segmentation.begin(e)
         self.maps.set_probe_count(len(e.probe_images), 0)
         self._show_probe(0)
         self.panel.set_status(f"training on {e.device}, {e.precision} · {e.train_size:,} "
@@ -313,13 +320,16 @@ class TrainingDock(QWidget):
         self.panel.set_progress(e.epoch - 1, epochs, e.step, e.steps_per_epoch,
                                 f"epoch {e.epoch}/{epochs} · step {e.step}/{e.steps_per_epoch}")
         device = f" on {self.info.device}" if self.info is not None else ""
+        accuracy = "pixel accuracy" if self.segmentation.active else "accuracy"
         self.panel.set_status(f"{e.images_per_s:,.0f} images/s{device} · {_duration(left)} "
-                              f"left\nloss {e.loss:.4f} · accuracy {100 * e.accuracy:.1f}%")
+                              f"left\nloss {e.loss:.4f} · {accuracy} {100 * e.accuracy:.1f}%")
 
     def _on_epoch(self, e) -> None:
         steps = self.info.steps_per_epoch if self.info is not None else 0
         self.plots.add_epoch(e.epoch * steps, e.epoch, e.train_loss, e.train_accuracy,
                              e.val_loss, e.val_accuracy)
+        if self.segmentation.on_epoch(e):
+            return
         classes = list(self.info.classes) if self.info is not None else []
         if e.confusion is not None and classes:
             self.confusion.set_matrix(e.confusion, classes, e.epoch)
@@ -343,12 +353,20 @@ class TrainingDock(QWidget):
         if e.probe_index != self._probe_shown:
             self._show_probe(e.probe_index)
 
+    def _on_prediction(self, e) -> None:
+        if e.probe_index != self._probe_shown:
+            self._show_probe(e.probe_index)
+        self.segmentation.show_prediction(e)
+
     def _show_probe(self, index: int) -> None:
         if self.info is None or not len(self.info.probe_images):
             return
-        image = np.asarray(self.info.probe_images[min(index, len(self.info.probe_images) - 1)])
+        count = len(self.info.probe_images)
+        image = np.asarray(self.info.probe_images[min(index, count - 1)])
         self.maps.show_probe(image / 255.0 if image.dtype == np.uint8 else image)
+        self.maps.set_probe_count(count, index)   # the other tab's choice shows here too
         self._probe_shown = index
+        self.segmentation.show_probe(index)
 
     def _on_probe_requested(self, index: int) -> None:
         if self.is_running:

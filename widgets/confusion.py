@@ -4,6 +4,11 @@ Each cell shows its count; its background is green on the diagonal and red off i
 an intensity proportional to the cell's share of its row (the true class). A last column
 gives each class's accuracy (diagonal / row sum, "—" for a class with no samples), and
 the title gives the overall accuracy (trace / total) and the epoch.
+
+For segmentation the matrix counts pixels, which run into the millions: cells then show
+compact numbers (1.2M, 35k) with the exact count in the tooltip, the last column is
+each class's IoU (diagonal / (row + column − diagonal)), and the title gives pixel
+accuracy and mIoU (over the classes whose union is not empty, as the trainer's).
 """
 
 from __future__ import annotations
@@ -29,6 +34,18 @@ _BAD = (218, 54, 51)  # off-diagonal tint
 
 def _elide(name: str, limit: int = MAX_HEADER_CHARS) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def compact(count: int) -> str:
+    """A count in at most four characters or so: 812, 35k, 1.2M, 3.4G."""
+    n = int(count)
+    units = (("", 1), ("k", 10**3), ("M", 10**6), ("G", 10**9))
+    for i, (suffix, size) in enumerate(units):
+        value = n / size
+        text = str(n) if size == 1 else f"{value:.1f}" if abs(value) < 9.95 else f"{value:.0f}"
+        if abs(float(text)) < 1000 or i == len(units) - 1:
+            return text.removesuffix(".0") + suffix
+    return str(n)  # not reached: the last unit always returns
 
 
 def _tint(rgb: tuple[int, int, int], fraction: float) -> QColor:
@@ -58,12 +75,15 @@ class ConfusionView(QWidget):
         self._matrix: np.ndarray | None = None
         self._classes: list[str] = []
         self._epoch: int | None = None
+        self._pixels = False
         self.clear()
 
     # --- public API -------------------------------------------------------------------
 
-    def set_matrix(self, matrix: np.ndarray, classes: list[str], epoch: int | None = None) -> None:
-        """Show `matrix` ([true, predicted], K×K non-negative counts) for `classes`."""
+    def set_matrix(self, matrix: np.ndarray, classes: list[str], epoch: int | None = None,
+                   *, pixels: bool = False) -> None:
+        """Show `matrix` ([true, predicted], K×K non-negative counts) for `classes`;
+        `pixels`: it counts pixels of a segmentation (compact counts, IoU column)."""
         m = np.asarray(matrix)
         if m.ndim != 2 or m.shape[0] != m.shape[1]:
             raise ValueError(f"confusion matrix must be square K×K, got shape {m.shape}")
@@ -73,6 +93,7 @@ class ConfusionView(QWidget):
         self._matrix = m.astype(np.int64, copy=True)
         self._classes = [str(c) for c in classes]
         self._epoch = epoch
+        self._pixels = bool(pixels)
         self._fill()
 
     def clear(self) -> None:
@@ -101,6 +122,22 @@ class ConfusionView(QWidget):
         diag = np.diag(self._matrix)
         return [float(d) / float(n) if n > 0 else None for d, n in zip(diag, rows, strict=True)]
 
+    def per_class_iou(self) -> list[float | None]:
+        """Intersection over union per class; None where the union is empty."""
+        if self._matrix is None:
+            return []
+        diag = np.diag(self._matrix)
+        union = self._matrix.sum(axis=0) + self._matrix.sum(axis=1) - diag
+        return [float(d) / float(u) if u > 0 else None for d, u in zip(diag, union, strict=True)]
+
+    def mean_iou(self) -> float | None:
+        """The mean of per_class_iou over the classes that have one."""
+        values = [v for v in self.per_class_iou() if v is not None]
+        return sum(values) / len(values) if values else None
+
+    def counts_pixels(self) -> bool:
+        return self._matrix is not None and self._pixels
+
     def overall_accuracy(self) -> float | None:
         if self._matrix is None:
             return None
@@ -121,29 +158,45 @@ class ConfusionView(QWidget):
         table.setRowCount(k)
         table.setColumnCount(k + 1)
         table.setVerticalHeaderLabels([f"true: {_elide(n)}" for n in names])
-        table.setHorizontalHeaderLabels([f"pred: {_elide(n)}" for n in names] + ["accuracy"])
+        last = "IoU" if self._pixels else "accuracy"
+        table.setHorizontalHeaderLabels([f"pred: {_elide(n)}" for n in names] + [last])
         for i, n in enumerate(names):  # full names stay reachable as tooltips
             table.verticalHeaderItem(i).setToolTip(n)
             table.horizontalHeaderItem(i).setToolTip(n)
+        table.horizontalHeaderItem(k).setToolTip(
+            "Intersection over union: the class's correct pixels over the pixels that are "
+            "it or were predicted as it" if self._pixels else
+            "Accuracy per true class (recall): the row's correct share")
+        unit = " pixels" if self._pixels else ""
         rows = m.sum(axis=1)
         align = Qt.AlignmentFlag.AlignCenter
         for r in range(k):
             for c in range(k):
                 count = int(m[r, c])
                 fraction = count / rows[r] if rows[r] > 0 else 0.0
-                item = QTableWidgetItem(str(count))
+                item = QTableWidgetItem(compact(count) if self._pixels else str(count))
                 item.setTextAlignment(align)
                 item.setBackground(QBrush(_tint(_GOOD if r == c else _BAD, fraction)))
-                item.setToolTip(
-                    f"true {names[r]}, predicted {names[c]}: {count} ({fraction:.1%} of row)"
-                )
+                item.setToolTip(f"true {names[r]}, predicted {names[c]}: {count:,}{unit} "
+                                f"({fraction:.1%} of row)")
                 table.setItem(r, c, item)
-        for r, acc in enumerate(self.per_class_accuracy()):
-            item = QTableWidgetItem(EMPTY if acc is None else f"{acc:.1%}")
+        per_class = self.per_class_iou() if self._pixels else self.per_class_accuracy()
+        for r, value in enumerate(per_class):
+            if value is None:
+                shown = EMPTY
+            else:
+                shown = f"{value:.3f}" if self._pixels else f"{value:.1%}"
+            item = QTableWidgetItem(shown)
             item.setTextAlignment(align)
             table.setItem(r, k, item)
         overall = self.overall_accuracy()
-        text = f"Overall accuracy: {EMPTY if overall is None else f'{overall:.1%}'}"
+        if self._pixels:
+            miou = self.mean_iou()
+            text = (f"Pixel accuracy: {EMPTY if overall is None else f'{overall:.1%}'} · "
+                    f"mIoU {EMPTY if miou is None else f'{miou:.3f}'} over "
+                    f"{compact(int(m.sum()))} validation pixels")
+        else:
+            text = f"Overall accuracy: {EMPTY if overall is None else f'{overall:.1%}'}"
         if self._epoch is not None:
             text += f" (epoch {self._epoch})"
         self._title.setText(text)

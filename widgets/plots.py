@@ -187,6 +187,14 @@ class TrainingPlots(QWidget):
         self.legend.setLabelTextColor(ink)
         self._dark = dark
 
+    def set_accuracy_label(self, text: str) -> None:
+        """What the accuracy plot counts: "accuracy" of images, or "pixel accuracy" for
+        a segmentation run, whose step accuracy is over labelled pixels."""
+        self.acc_plot.setLabel("left", text)
+
+    def accuracy_label(self) -> str:
+        return self.acc_plot.getAxis("left").labelText
+
     def is_dark(self) -> bool:
         return self._dark
 

@@ -8,6 +8,7 @@ import signal
 import time
 from importlib import resources
 
+import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QThread, QTimer
@@ -24,6 +25,7 @@ from engine.train_events import (
     EpochEvent,
     FailedEvent,
     FeatureMapEvent,
+    PredictionEvent,
     ReadyEvent,
     StepEvent,
 )
@@ -59,7 +61,8 @@ class Recorder:
 
     def __init__(self, ctl: TrainingController) -> None:
         self.events: dict[str, list] = {"ready": [], "step": [], "epoch": [], "feature_maps": [],
-                                        "finished": [], "running_changed": []}
+                                        "prediction": [], "finished": [],
+                                        "running_changed": []}
         self.threads: set = set()
         for name, items in self.events.items():
             getattr(ctl, name).connect(self._slot(items))
@@ -94,6 +97,7 @@ def test_run_delivers_signals_in_the_gui_thread(qtbot, controller, xo_data):
     assert all(isinstance(e, EpochEvent) for e in rec["epoch"])
     assert rec["running_changed"] == [True, False]
     assert not controller.is_running
+    assert rec["prediction"] == []                   # predicted masks: segmentation only
     # the last step of the run arrives before the last epoch
     assert rec["step"][-1].global_step == rec["step"][-1].total_steps
 
@@ -235,3 +239,23 @@ def test_failure_arrives_as_failed_event(qtbot, controller, xo_data):
         controller.start(graph, config(), dataset=xo_data)
     assert type(blocker.args[0]).__name__ == "FailedEvent"
     assert not controller.is_running
+
+
+def test_predicted_masks_are_throttled_and_the_last_one_delivered(qtbot, controller):
+    """A segmentation run probed at every step: its predicted masks come at most about
+    twice a second, and the last one (the run's final weights) always arrives."""
+    path = resources.files("resources") / "templates" / "unet_shapes.convas.json"
+    graph = Graph.load(str(path))
+    data = load_dataset("shapes-seg", options={"count": 40})
+    rec = Recorder(controller)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(controller.finished, timeout=60_000):
+        controller.start(graph, config(epochs=2, batch_size=4, probe_every=1), dataset=data)
+    seconds = time.monotonic() - t0
+    masks = rec["prediction"]
+    total = rec["step"][-1].total_steps
+    assert masks and all(isinstance(m, PredictionEvent) for m in masks)
+    assert len(masks) < total and len(masks) <= seconds * 2 + 2
+    steps = [m.global_step for m in masks]
+    assert steps == sorted(set(steps)) and steps[-1] == total
+    assert masks[-1].class_map.shape == (64, 64) and masks[-1].class_map.dtype == np.uint8
