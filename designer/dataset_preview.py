@@ -32,6 +32,7 @@ class DatasetPreview:
     images: np.ndarray                  # [N,C,H,W] as stored (uint8 or 0..1)
     labels: np.ndarray                  # [N] class indexes (a mask's main class)
     task: str = "classification"        # or "segmentation": its labels are masks
+    masks: np.ndarray | None = None     # segmentation: the samples' masks [N,H,W]
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,9 @@ class DatasetScout(QObject):
             result = DatasetPreview(source, ds.describe(), tuple(ds.image_shape),
                                     list(ds.classes), ds.train.x[index].numpy().copy(),
                                     labels[index].copy(),
-                                    getattr(ds, "task", "classification"))
+                                    getattr(ds, "task", "classification"),
+                                    ds.train.y[index].numpy().copy()
+                                    if ds.train.y.dim() == 3 else None)
             self._cache[key] = result
         self._emit(self._answer, number, result)
 

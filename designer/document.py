@@ -488,6 +488,8 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v) for k, v in value.items()}  # dataset_options, for one
     raise TypeError(f"{value!r} is not a value a graph file can hold")
 
 

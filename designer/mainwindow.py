@@ -466,6 +466,7 @@ class MainWindow(QMainWindow):
         is_dark = bool(dark) if dark is not None else _system_dark()
         self.canvas.set_dark(is_dark)
         self.training.plots.set_dark(is_dark)
+        self.training.segmentation.iou.set_dark(is_dark)
         self.settings.setValue("theme", "system" if dark is None else
                                ("dark" if dark else "light"))
 

@@ -29,6 +29,7 @@ from widgets.gallery import (
     misclassified_tooltips,
 )
 from widgets.plots import TrainingPlots
+from widgets.segmentation import classes_present, overlay_batch
 from widgets.training_panel import TrainingPanel
 
 from .dataset_fit import fit_button_text, fit_message, fit_problem
@@ -166,8 +167,15 @@ class TrainingDock(QWidget):
                 self.panel.show_dataset_problem(result.message)
             return
         self.preview = result
-        self.panel.show_dataset(result.description, result.images,
-                                [result.classes[int(k)] for k in result.labels])
+        if result.masks is not None:  # each sample with its mask over it, every class named
+            self.panel.show_dataset(result.description,
+                                    overlay_batch(result.images, result.masks),
+                                    [" + ".join(c for c in classes_present(m, result.classes)
+                                                if c != result.classes[0]) or result.classes[0]
+                                     for m in result.masks])
+        else:
+            self.panel.show_dataset(result.description, result.images,
+                                    [result.classes[int(k)] for k in result.labels])
         self._check_fit()
 
     def _check_fit(self) -> None:

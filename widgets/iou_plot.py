@@ -93,6 +93,9 @@ class IoUPlot(QWidget):
         self.legend.setLabelTextColor(ink)
         self._dark = dark
 
+    def is_dark(self) -> bool:
+        return self._dark
+
     def curve_names(self) -> list[str]:
         return list(self._items)
 

@@ -397,3 +397,14 @@ def test_report_equals_a_fresh_analysis_after_undo(doc):
     doc.undo()
     fresh = analyze(Graph.from_dict(doc.to_dict()))
     assert norm_report(doc.report.to_dict()) == norm_report(fresh.to_dict())
+
+
+def test_dataset_options_are_a_training_edit_like_any_other(doc, tmp_path):
+    assert doc.set_training({"dataset": "shapes-seg", "dataset_options": {"count": 120}})
+    assert doc.graph.training["dataset_options"] == {"count": 120}
+    doc.save(tmp_path / "d.convas.json")
+    assert Graph.load(tmp_path / "d.convas.json").training["dataset_options"] == {"count": 120}
+    doc.undo_stack.undo()
+    assert "dataset_options" not in doc.graph.training
+    with pytest.raises(TypeError):
+        doc.set_training({"dataset_options": {1: object()}})

@@ -73,3 +73,31 @@ def test_a_segmentation_run_gets_the_prediction_tab_and_a_classifier_loses_it(do
     assert not live.on_epoch(epoch_event(1))                 # the dock shows it as before
     assert live.view.predicted_mask() is None and live.iou.curve_names() == []
 
+
+
+def test_a_segmentation_preview_shows_each_sample_with_its_mask_and_classes(dock):
+    from designer.dataset_preview import DatasetPreview
+    from widgets.segmentation import colour_of
+
+    images = np.full((2, 1, 16, 16), 40, np.uint8)
+    masks = np.zeros((2, 16, 16), np.uint8)
+    masks[0, :4, :4], masks[0, 8:, 8:] = 1, 2
+    masks[1, 2:6, 2:6] = 2
+    dock._on_preview(DatasetPreview(dock._dataset(), "shapes-seg: 2 images", (1, 16, 16),
+                                    CLASSES, images, np.array([1, 2]), "segmentation", masks))
+    gallery = dock.panel.preview
+    assert gallery.captions() == ["X + O", "O"]  # every class in the mask, not one
+    shown = gallery.thumbnail(0).scaled(16, 16).pixelColor(1, 1)
+    grey = gallery.thumbnail(0).scaled(16, 16).pixelColor(6, 1)
+    assert (shown.red(), shown.green(), shown.blue()) != (grey.red(), grey.green(), grey.blue())
+    assert grey.red() == grey.green() == grey.blue() == 40       # background: the image
+    assert colour_of(1)[0] > colour_of(1)[1]                    # X's colour is reddish
+    assert shown.red() > shown.green()
+
+
+def test_the_iou_plot_follows_a_theme_switch(window):
+    iou = window.training.segmentation.iou
+    window.set_theme(True)
+    assert iou.is_dark() and window.training.plots.is_dark()
+    window.set_theme(None)  # back to the system's, as the other tests have it
+    assert iou.is_dark() is window.training.plots.is_dark()
