@@ -1,4 +1,5 @@
-"""``convas train`` (SPEC §4); ``convas export`` is in cli_export.py."""
+"""``convas train`` (SPEC §4), with ``--init`` to fine-tune from a checkpoint's weights
+(SPEC §8); ``convas export`` is in cli_export.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from engine.train_config import setting
 
 from .run_folders import run_stem
 
-EXIT_OK, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def add_train_parser(sub: argparse._SubParsersAction, positive_int, positive_float) -> None:
@@ -38,6 +39,9 @@ def add_train_parser(sub: argparse._SubParsersAction, positive_int, positive_flo
     t.add_argument("--download", action="store_true",
                    help="download mnist / fashion-mnist / cifar10 if missing (needs network)")
     t.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint (model.pt)")
+    t.add_argument("--init", metavar="CKPT",
+                   help="start a new run from a checkpoint's weights (fine-tuning): nodes "
+                        "whose id and shapes match take them, the others start fresh")
     t.add_argument("--out", metavar="DIR", help="output folder (default runs/NAME-TIMESTAMP)")
 
 
@@ -49,18 +53,24 @@ def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
     from engine.data import DatasetError, download
     from engine.train import Trainer
     from engine.train_config import ConfigError, TrainConfig
-    from engine.train_events import DoneEvent
+    from engine.train_events import DoneEvent, ReadyEvent
 
     from .progress import ProgressPrinter
 
     err = err or sys.stderr
+    init = getattr(args, "init", None)
+    if init and args.resume:
+        err.write("convas: --init and --resume cannot go together: --resume continues a run "
+                  "with its own weights, --init starts a new run from a checkpoint's weights; "
+                  "give one of them\n")
+        return EXIT_USAGE
     try:
         graph = Graph.load(args.file)
         config = TrainConfig.from_dict(
             graph.training, dataset=args.dataset, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
             schedule=args.schedule, device=args.device, precision=args.precision,
-            compile=args.compile, seed=args.seed, limit=args.limit)
+            compile=args.compile, seed=args.seed, limit=args.limit, init=init)
         if args.download:
             download(config.dataset, progress=_download_progress(err))
     except (GraphError, ConfigError, DatasetError) as exc:
@@ -68,7 +78,13 @@ def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
         return EXIT_INVALID
     out = Path(args.out) if args.out else _default_out(graph)
     progress = ProgressPrinter(err)
-    trainer = Trainer(graph, config, callback=progress, out_dir=out, resume=args.resume)
+
+    def report(event) -> None:
+        if isinstance(event, ReadyEvent) and (event.init_loaded or event.init_fresh):
+            err.write(init_line(config.init, event.init_loaded, event.init_fresh))
+        progress(event)
+
+    trainer = Trainer(graph, config, callback=report, out_dir=out, resume=args.resume)
     previous = _stop_on_first_interrupt(trainer, err)
     try:
         err.write(f"training {graph.name} on {config.dataset} for {config.epochs} epochs "
@@ -88,6 +104,18 @@ def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
     if result.details and os.environ.get("CONVAS_DEBUG"):
         err.write(result.details)
     return EXIT_INVALID
+
+
+def init_line(source: str, loaded: list[str], fresh: list[str]) -> str:
+    """The line before step one that says what a fine-tuning run starts from."""
+    line = f"weights from {source}: loaded {_names(loaded)}"
+    return line + (f"; fresh {_names(fresh)}" if fresh else "; no node starts fresh") + "\n"
+
+
+def _names(ids: list[str], shown: int = 12) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return (f"{len(ids)} node{'s' if len(ids) != 1 else ''} ({', '.join(ids[:shown])}{more})"
+            if ids else "no node")
 
 
 def _stop_on_first_interrupt(trainer, err: TextIO):

@@ -21,15 +21,17 @@ def _num(x: float | None) -> str:
     return "" if x is None else f"{x:g}"
 
 
-def _row(info: NodeInfo) -> tuple[str, ...]:
-    return (info.id, info.type, _shape(info), f"{info.params:,}" if info.params else "0",
+def _row(info: NodeInfo, frozen: bool) -> tuple[str, ...]:
+    kind = f"{info.type} (frozen)" if frozen else info.type
+    return (info.id, kind, _shape(info), f"{info.params:,}" if info.params else "0",
             human_count(info.macs) if info.macs else "0", _num(info.receptive_field),
             _num(info.jump))
 
 
 def format_summary(report: Report, memory: MemoryEstimate | None = None) -> str:
-    """An aligned table like ``torchinfo``'s, plus totals in human units and problems."""
-    rows = [HEADERS] + [_row(i) for i in report.nodes.values()]
+    """An aligned table like ``torchinfo``'s, plus totals in human units and problems;
+    frozen blocks (SPEC §8) are marked, and their parameters left out of the trainable."""
+    rows = [HEADERS] + [_row(i, n in report.frozen) for n, i in report.nodes.items()]
     widths = [max(len(r[c]) for r in rows) for c in range(len(HEADERS))]
 
     def line(r: tuple[str, ...]) -> str:
@@ -43,7 +45,9 @@ def format_summary(report: Report, memory: MemoryEstimate | None = None) -> str:
     out.append(rule)
     total = report.total_params
     out.append(f"Total params:     {total:,} ({human_count(total)})")
-    out.append(f"Trainable params: {report.trainable_params:,}")
+    trainable = report.trainable_params
+    frozen = f" ({total - trainable:,} frozen)" if trainable != total else ""
+    out.append(f"Trainable params: {trainable:,}{frozen}")
     out.append(f"Total MACs:       {report.total_macs:,} ({human_count(report.total_macs)})")
     if report.output_shape is not None:
         out.append("Output shape:     [" + ", ".join(map(str, report.output_shape)) + "]")

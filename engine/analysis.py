@@ -116,6 +116,8 @@ class Report:
     output_id: str | None = None
     # Activations that overwrite their input (see runs_inplace): no memory of their own.
     inplace: frozenset[str] = frozenset()
+    # Nodes marked frozen (SPEC §8): their parameters exist but are not trained.
+    frozen: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -127,7 +129,13 @@ class Report:
 
     @property
     def trainable_params(self) -> int:
-        return self.total_params  # every parameter of the catalogue's blocks is trainable
+        """Parameters training changes: all but those of frozen nodes."""
+        nodes = self.nodes
+        return self.total_params - sum(nodes[n].params for n in self.frozen if n in nodes)
+
+    def node_trainable_params(self, node_id: str) -> int:
+        """One node's trainable parameters: 0 when it is frozen, else all of them."""
+        return 0 if node_id in self.frozen else self.nodes[node_id].params
 
     @property
     def total_macs(self) -> int:
@@ -145,19 +153,20 @@ class Report:
                momentum: float = 0.9) -> MemoryEstimate:
         """Estimate of training memory: "will it fit on my GPU?" before trying.
 
-        SGD keeps a momentum buffer only when ``momentum`` is non-zero.
+        SGD keeps a momentum buffer only when ``momentum`` is non-zero. Frozen nodes'
+        weights take memory, but no gradient and no optimizer state.
         """
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if optimizer not in OPTIMIZER_STATES:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_STATES)}")
-        p = self.total_params
+        p, trained = self.total_params, self.trainable_params
         states = OPTIMIZER_STATES[optimizer] if optimizer != "sgd" or momentum else 0
         saved = sum(i.saved_activations for n, i in self.nodes.items() if n not in self.inplace)
         inputs = sum(math.prod(self.nodes[i].output_shape or ()) for i in self.input_ids)
         return MemoryEstimate(
             batch_size, precision, optimizer,
-            weights=4 * p, gradients=4 * p, optimizer_state=4 * p * states,
+            weights=4 * p, gradients=4 * trained, optimizer_state=4 * trained * states,
             activations=batch_size * saved * PRECISIONS[precision],
             inputs=batch_size * inputs * 4,
         )
@@ -252,7 +261,7 @@ def analyze(graph: Graph) -> Report:
     inplace = frozenset(n for n, i in infos.items() if i.type in may and i.error is None
                         and runs_inplace(graph, n, i))
     return Report(graph.name, infos, errors, list(structure.warnings), structure.inputs,
-                  structure.output, inplace)
+                  structure.output, inplace, graph.frozen_nodes())
 
 
 def runs_inplace(graph: Graph, node_id: str, info: NodeInfo) -> bool:

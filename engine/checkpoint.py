@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import struct
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -74,7 +75,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError,
-            OSError) as exc:
+            OSError, struct.error) as exc:  # struct.error: a few bytes of anything else
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated, damaged, or not a PyTorch file: "
@@ -134,6 +135,50 @@ def weights_mismatch(model: torch.nn.Module, state_dict: Mapping[str, torch.Tens
                             f"{list(tensor.shape)} in the graph")
             break
     return "; ".join(problems)
+
+
+def load_matching(model: torch.nn.Module, checkpoint: Mapping[str, Any],
+                  source: str | os.PathLike = "the checkpoint") -> tuple[list[str], list[str]]:
+    """Start ``model`` (from ``compile_graph``) from a checkpoint's weights where they fit,
+    for fine-tuning (SPEC §8): a node takes the weights of the checkpoint's node of the
+    same id when every one of its tensors is there with the same shape, else it keeps
+    its fresh initialisation, whole (a node half from one network and half fresh would
+    be neither). Returns the loaded and the fresh node ids, in graph order.
+
+    Raises CheckpointError when no node fits at all: that is a wrong file, not a start.
+    """
+    from .compile import module_names
+
+    nodes = checkpoint["graph"].get("nodes")
+    their_ids = [n["id"] for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)] \
+        if isinstance(nodes, list) else []
+    their_node = {name: n for n, name in module_names(their_ids).items()}
+    theirs: dict[str, dict[str, Any]] = {}
+    for key, tensor in checkpoint["state_dict"].items():
+        prefix, _, rest = str(key).partition(".")
+        if prefix in their_node and rest and isinstance(tensor, torch.Tensor):
+            theirs.setdefault(their_node[prefix], {})[rest] = tensor
+    own = model.state_dict()
+    loaded: list[str] = []
+    fresh: list[str] = []
+    update: dict[str, torch.Tensor] = {}
+    for node, name in model.meta["convas_modules"].items():
+        mine = {k[len(name) + 1:]: v for k, v in own.items() if k.startswith(name + ".")}
+        if not mine:
+            continue  # a block without weights or statistics: nothing to load
+        got = theirs.get(node, {})
+        if got.keys() == mine.keys() and all(got[k].shape == v.shape for k, v in mine.items()):
+            loaded.append(node)
+            update.update({f"{name}.{k}": got[k] for k in mine})
+        else:
+            fresh.append(node)
+    if fresh and not loaded:
+        raise CheckpointError(
+            f"{source}: none of its weights fits this design (no node with the same id and "
+            f"tensor shapes): choose the checkpoint of this design or of the one it was "
+            f"made from, or start from fresh weights")
+    model.load_state_dict(update, strict=False)
+    return loaded, fresh
 
 
 def _some(keys: list[str], shown: int = 3) -> str:

@@ -3,11 +3,13 @@
 The module is built node by node from the analysis (not traced), so its generated
 ``forward`` reads like hand-written code: one line per block, submodules named after
 the node ids, e.g. ``c1 = self.c1(input_1)``. Nodes that do not lead to the Output
-are left out, as the analysis warns.
+are left out, as the analysis warns. Frozen nodes (SPEC §8) come out frozen: see
+:func:`freeze`.
 """
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 from collections.abc import Iterable
@@ -88,7 +90,35 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
     module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
     # submodule name → the Recipe it was built from, which the .py export writes out
     module.meta["convas_recipes"] = recipes
+    # node id → submodule name (its state_dict prefix), for the nodes that have one
+    module.meta["convas_modules"] = {n: names[n] for n in report.nodes if names[n] in recipes}
+    for n in graph.frozen_nodes():
+        if n in used and names[n] in recipes:
+            freeze(module.get_submodule(names[n]))
     return module
+
+
+def freeze(module: nn.Module) -> None:
+    """Make ``module`` untrainable, as a frozen node is: no gradient for any of its
+    parameters (so no optimizer, weight decay or momentum can move them), and every
+    BatchNorm in it kept in eval mode even when the model around it is put in train
+    mode, so it normalises with its stored statistics and never updates them.
+
+    The BatchNorms ignore ``train()`` themselves (rather than the trainer putting them
+    back after each ``model.train()``), so no caller can forget: the trainer, the
+    feature-map probe that restores the mode it found, a wrapper such as DDP.
+    """
+    module.requires_grad_(False)
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+            # a partial, not a bound method: the module still pickles and deep-copies
+            sub.train = functools.partial(_stay_in_eval, sub)
+            sub.eval()
+
+
+def _stay_in_eval(self: nn.Module, mode: bool = True) -> nn.Module:
+    """``train`` of a frozen BatchNorm: whatever is asked, stay in eval mode."""
+    return nn.Module.train(self, False)
 
 
 def node_recipe(graph: Graph, node_id: str, info: NodeInfo,

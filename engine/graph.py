@@ -29,6 +29,9 @@ VERSION = 1
 ID_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _NODE_KEYS = {"id", "type", "params", "pos"}
+# A node key the program reads but keeps among the node's other keys ("extra"), so every
+# path that copies a node's extra keys (undo, copy and paste, save) carries it along.
+FROZEN = "frozen"
 _EDGE_KEYS = {"from", "to", "port"}
 _TOP_KEYS = {"format", "version", "name", "nodes", "edges", "training"}
 
@@ -48,6 +51,10 @@ class Graph:
 
     Every edit bumps a revision counter so the analysis can reuse what did not change:
     ``structure_revision`` for nodes and wires, one counter per node for its params.
+
+    A node marked frozen (``"frozen": true`` beside its params, SPEC §8) is not trained:
+    its weights keep their values and its BatchNorm statistics are not updated. The mark
+    lives among the node's extra keys, present only when true.
     """
 
     def __init__(self, name: str = "Untitled") -> None:
@@ -60,6 +67,8 @@ class Graph:
         self._topo: tuple[int, list[str] | None] | None = None
         self._inputs: dict[str, list[tuple[int, str]]] = {}
         self._inputs_revision = -1
+        self._frozen_revision = 0
+        self._frozen: tuple[tuple[int, int], frozenset[str]] | None = None
         self.analysis_memo: dict[str, Any] = {}  # owned by engine.analysis
 
     # ---- nodes ------------------------------------------------------------------------
@@ -75,8 +84,14 @@ class Graph:
             raise ValueError(f"id {node_id!r} is already used: choose another id")
         if type_name not in CATALOGUE:
             raise ValueError(unknown_type_message(type_name))
+        extra = dict(extra or {})
+        if FROZEN in extra:
+            if not isinstance(extra[FROZEN], bool):
+                raise ValueError(f"{FROZEN} {extra[FROZEN]!r} must be true or false")
+            if not extra[FROZEN]:
+                del extra[FROZEN]  # kept only when true, so files stay as they were
         self.nx.add_node(node_id, type=type_name, params=dict(params or {}),
-                         pos=tuple(pos) if pos is not None else None, extra=dict(extra or {}))
+                         pos=tuple(pos) if pos is not None else None, extra=extra)
         self._node_revision[node_id] = 0
         self._structure_changed()
         return node_id
@@ -137,6 +152,29 @@ class Graph:
 
     def node_revision(self, node_id: str) -> int:
         return self._node_revision[node_id]
+
+    def is_frozen(self, node_id: str) -> bool:
+        """Whether training leaves this node's weights and BatchNorm statistics alone."""
+        return self.nx.nodes[node_id]["extra"].get(FROZEN) is True
+
+    def set_frozen(self, node_id: str, frozen: bool) -> None:
+        """Freeze (keep its weights as loaded) or unfreeze one node; a whole block
+        (ResidualBlock, a block made of blocks) freezes as one."""
+        extra = self.nx.nodes[node_id]["extra"]
+        if frozen:
+            extra[FROZEN] = True
+        else:
+            extra.pop(FROZEN, None)
+        self._frozen_revision += 1
+
+    def frozen_nodes(self) -> frozenset[str]:
+        """The frozen nodes, remembered until a node, a wire or a mark changes, so the
+        analysis pays nothing per node for it."""
+        key = (self.structure_revision, self._frozen_revision)
+        if self._frozen is None or self._frozen[0] != key:
+            self._frozen = (key, frozenset(
+                n for n, extra in self.nx.nodes(data="extra") if extra.get(FROZEN) is True))
+        return self._frozen[1]
 
     # ---- edges ------------------------------------------------------------------------
 
@@ -375,6 +413,9 @@ class _GraphReader:
             self.fail(f"pos {pos!r} must be [x, y]", nid)
             pos = None
         extra = {k: v for k, v in node.items() if k not in _NODE_KEYS}
+        if FROZEN in extra and not isinstance(extra[FROZEN], bool):
+            self.fail(f"{FROZEN} {extra[FROZEN]!r} must be true or false", nid)
+            del extra[FROZEN]
         g.add_node(nid, type_name, params, pos, extra)
 
     def _read_edge(self, g: Graph, i: int, edge: Any) -> None:

@@ -23,7 +23,13 @@ import torch
 from torch import fx, nn
 
 from .analysis import analyze
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, weights_mismatch
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_matching,
+    save_checkpoint,
+    weights_mismatch,
+)
 from .compile import compile_graph
 from .data import Augment, Batches, Dataset, DatasetError, ImageSet, load_dataset
 from .device import DeviceError, describe_device, free_memory, resolve_device
@@ -58,7 +64,13 @@ class TrainingFailed(Exception):
 
 
 class Trainer:
-    """Train a graph on a dataset; ``run()`` returns the final DoneEvent or FailedEvent."""
+    """Train a graph on a dataset; ``run()`` returns the final DoneEvent or FailedEvent.
+
+    Fine-tuning (SPEC §8): ``config.init`` names a checkpoint whose weights the nodes of
+    the same id and shapes start from (the ReadyEvent lists loaded and fresh nodes);
+    frozen nodes come out of ``compile_graph`` untrainable and are left out of the
+    optimizer. A resumed run has weights of its own, so ``init`` is ignored then.
+    """
 
     def __init__(self, graph: Graph, config: TrainConfig | None = None, *,
                  callback: Callback | None = None, out_dir: str | Path | None = None,
@@ -131,6 +143,9 @@ class Trainer:
         if not report.ok:
             raise GraphError(report.errors)
         self.report = report
+        # Read the starting weights before the data, so a bad file fails at once; a
+        # resumed run has its own weights (SPEC §8).
+        init = load_checkpoint(cfg.init) if cfg.init and self.resume_path is None else None
         self.device = resolve_device(cfg.device)
         if self.dataset is None:
             inputs = [report.nodes[i].output_shape for i in report.input_ids]
@@ -142,7 +157,10 @@ class Trainer:
         self.task: Task = get_task(output_task(report), self.dataset.classes)
         check_fit(self.graph, report, self.dataset, self.task)
         torch.manual_seed(cfg.seed)
-        self.model = compile_graph(self.graph, report).to(self.device)
+        model = compile_graph(self.graph, report)
+        self.init_loaded, self.init_fresh = (load_matching(model, init, cfg.init)
+                                             if init is not None else ([], []))
+        self.model = model.to(self.device)
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
         # NHWC unless the design's settings say otherwise: faster on CUDA, and on a CPU
         # with torch 2.13 for all but one template (U-Net 1.22×, X-vs-O 1.5×, ResNet-18
@@ -184,7 +202,7 @@ class Trainer:
                           tuple(ds.image_shape), len(self.train_batches), self.config.epochs,
                           self.start_epoch, describe_device(self.device), precision,
                           self.probe_raw.numpy().copy(), self.task.name,
-                          self.probe_targets)
+                          self.probe_targets, list(self.init_loaded), list(self.init_fresh))
 
     def _resume_from(self, path: str | Path) -> None:
         data = load_checkpoint(path)
@@ -458,7 +476,14 @@ def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
+    """The optimizer over the trainable parameters: frozen ones (SPEC §8) are left out,
+    so not even weight decay touches them."""
+    every = list(model.parameters())
+    params = [p for p in every if p.requires_grad]
+    if not params:
+        raise ConfigError("every block with weights is frozen: nothing would train; "
+                          "unfreeze at least one (e.g. the last Linear)" if every else
+                          "the design has no weights to train: add a Conv2d or a Linear")
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)

@@ -40,7 +40,8 @@ class Setting:
     ``kind`` comes from the field's type: ``int``, ``float``, ``bool``, ``choice`` (a
     str with ``choices``), ``text`` (a str; ``choices`` are then named values offered
     first, ``paths`` the file suffixes it also takes besides folders), ``list`` or
-    ``dict``. ``nullable``: ``None`` is allowed (it means "decide for me").
+    ``dict``; a ``text`` setting whose default is ``""`` may be left empty ("none").
+    ``nullable``: ``None`` is allowed (it means "decide for me").
     ``panel``: shown in the Training panel, in field order; settings with the same
     ``group`` share one row. ``switch``: the panel shows an on/off box that sets this
     value when on and the default when off. ``log_scale``: spans decades, so stepping
@@ -76,8 +77,9 @@ class Setting:
             elif low is not None:
                 what += f" ≥ {_fmt(low)}"
         else:
+            text = ("a name or a path" if self.choices else "a path") if self.paths else "a name"
             what = {"bool": "true or false", "list": "a list of names", "dict": "an object",
-                    "text": "a name" + (" or a path" if self.paths else "")}[self.kind]
+                    "text": text + (" or empty" if self.default == "" else "")}[self.kind]
         return what + (" or null" if self.nullable else "")
 
     def problem(self, value: Any) -> str | None:
@@ -91,7 +93,7 @@ class Setting:
             "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
             "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool)
             and math.isfinite(v),
-            "text": lambda v: isinstance(v, str) and v.strip() != "",
+            "text": lambda v: isinstance(v, str) and (v.strip() != "" or v == self.default),
             "list": lambda v: isinstance(v, list | tuple) and all(isinstance(x, str) for x in v),
             "dict": lambda v: isinstance(v, Mapping),
         }[self.kind](value)
@@ -192,6 +194,11 @@ class TrainConfig:
     probe_seconds: float = _describe(
         0.0, label="Probe seconds", minimum=0,
         doc="Or seconds between feature-map probes (0: not by time)")
+    init: str = _describe(
+        "", label="Start from weights", paths=(".pt",),
+        doc="A checkpoint (model.pt) to start from: every node whose id and tensor shapes "
+            "match takes its weights, the others start fresh (empty: all start fresh; "
+            "ignored when resuming a run)")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, **overrides: Any) -> TrainConfig:

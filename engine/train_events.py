@@ -34,6 +34,10 @@ class ReadyEvent:
     # segmentation: the probe images' true masks, uint8 [N,H,W] of class indexes, 255 =
     # ignore, so a view can show the truth beside each PredictionEvent; None otherwise
     probe_targets: np.ndarray | None = None
+    # Started from a checkpoint (TrainConfig.init, SPEC §8): the nodes that took its
+    # weights and those that start fresh, in graph order; both empty without one.
+    init_loaded: list[str] = field(default_factory=list)
+    init_fresh: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
