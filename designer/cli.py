@@ -17,12 +17,13 @@ from engine import Graph, GraphError, analyze
 from engine.analysis import OPTIMIZER_STATES, PRECISIONS
 
 from .cli_export import add_export_parser, export
+from .cli_import import add_import_parser, run_import
 from .cli_predict import add_predict_parser, predict
 from .cli_train import add_train_parser, train
 from .summary_text import format_summary
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-COMMANDS = ("summary", "train", "export", "predict")
+COMMANDS = ("summary", "train", "export", "predict", "import")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     add_train_parser(sub, _positive_int, _positive_float)
     add_export_parser(sub)
     add_predict_parser(sub)
+    add_import_parser(sub)
     return parser
 
 
@@ -88,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export(args)
     if args.command == "predict":
         return predict(args)
+    if args.command == "import":
+        return run_import(args)
     _parser().print_help()
     return EXIT_USAGE
 
