@@ -38,6 +38,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/train_throughput.py --template unet_shapes --count 1200 --epochs 4 --batch 32
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/editor_scale.py
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/live_overhead.py --rounds 3
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/import_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
