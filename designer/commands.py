@@ -301,6 +301,24 @@ class SetTraining(DocCommand):
         self.doc._set_training(self.old)
 
 
+class SetFrozen(DocCommand):
+    """Freeze or unfreeze blocks (the node key ``"frozen"``, SPEC §8) in one step that
+    never merges: each toggle, "Freeze up to here" or "Unfreeze all" is undone alone.
+    The trainable count changes, so the analysis runs again."""
+
+    def __init__(self, doc: Document, old: dict[str, bool], frozen: bool, text: str) -> None:
+        super().__init__(doc, text)
+        self.old, self.frozen = dict(old), frozen
+
+    def apply(self) -> None:
+        for node in self.old:
+            self.doc._set_frozen(node, self.frozen)
+
+    def revert(self) -> None:
+        for node, was in self.old.items():
+            self.doc._set_frozen(node, was)
+
+
 class ReplaceGraph(DocCommand):
     """Replace the design by a converted version of it ("make fully convolutional"):
     only the blocks and wires that differ are taken out and put in (so the views redraw

@@ -37,6 +37,7 @@ from .commands import (
     Pos,
     RemoveItems,
     ReplaceGraph,
+    SetFrozen,
     SetParam,
     SetParams,
     SetTraining,
@@ -260,6 +261,33 @@ class Document(QObject):
         self.undo_stack.push(SetTraining(self, old, new, self._seal))
         return True
 
+    def set_frozen(self, node_ids: Iterable[str], frozen: bool, text: str | None = None
+                   ) -> bool:
+        """Freeze (training keeps their weights as loaded) or unfreeze blocks as one
+        undo step; unknown ids and blocks already so are skipped. False if none changed."""
+        g = self.graph
+        old = {n: g.is_frozen(n) for n in dict.fromkeys(node_ids)
+               if n in g and g.is_frozen(n) != frozen}
+        if not old:
+            return False
+        if text is None:
+            text = ("Freeze " if frozen else "Unfreeze ") + (
+                next(iter(old)) if len(old) == 1 else f"{len(old)} blocks")
+        self.undo_stack.push(SetFrozen(self, old, frozen, text))
+        return True
+
+    def freeze_up_to(self, node_id: str) -> bool:
+        """Freeze ``node_id`` and every block it depends on (from the Inputs down to it),
+        the usual start of fine-tuning: the early layers keep their learned features."""
+        if node_id not in self.graph:
+            return False
+        upstream = nx.ancestors(self.graph.nx, node_id) | {node_id}
+        order = [n for n in self.graph.nodes if n in upstream]
+        return self.set_frozen(order, True, f"Freeze up to {node_id}")
+
+    def unfreeze_all(self) -> bool:
+        return self.set_frozen(self.graph.frozen_nodes(), False, "Unfreeze all blocks")
+
     def replace_graph(self, graph: Graph, text: str) -> bool:
         """Replace the design by another version of it (a conversion of the whole
         design) as one undo step; False when nothing would change."""
@@ -367,6 +395,10 @@ class Document(QObject):
 
     def _set_params(self, node_id: str, params: dict[str, Any]) -> None:
         self.graph.set_params(node_id, copy.deepcopy(params))
+        self.params_changed.emit(node_id)
+
+    def _set_frozen(self, node_id: str, frozen: bool) -> None:
+        self.graph.set_frozen(node_id, frozen)
         self.params_changed.emit(node_id)
 
     def _set_training(self, settings: dict[str, Any]) -> None:

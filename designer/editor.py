@@ -34,7 +34,7 @@ class Editor(QObject):
         self._selected: list[str] = []
         self._edge_labels: dict[tuple[str, str, int], str] = {}
         self._shown: dict[str, tuple] = {}  # node id -> what its card was drawn from
-        self._rows: dict[str, tuple] = {}  # node id -> (NodeInfo, its Layers row)
+        self._rows: dict[str, tuple] = {}  # node id -> (NodeInfo, its Layers row, frozen)
         # The summary table and problems list are rebuilt at most every 150 ms, after
         # the canvas: typing in a spin box must not wait for a 1,000-row table.
         self._tables_timer = QTimer(self, singleShot=True, interval=150)
@@ -58,6 +58,7 @@ class Editor(QObject):
         canvas.paste_requested.connect(lambda x, y: self.paste((x, y)))
         canvas.duplicate_requested.connect(self.duplicate)
         inspector.param_edit_requested.connect(self._set_param)
+        inspector.freeze_requested.connect(lambda n, flag: self.doc.set_frozen([n], flag))
         # Edits of one parameter within a second (typing "128") are one undo step;
         # a later change of the same parameter is a step of its own.
         self._seal_timer = QTimer(self, singleShot=True, interval=1000)
@@ -89,7 +90,8 @@ class Editor(QObject):
             shape=shape_badge(info.output_shape if info else None),
             params=params_badge(info.params if info else 0),
             error=info.error.message if info is not None and info.error else None,
-            warning=warning, pos=g.pos_of(node_id) or (0.0, 0.0))
+            warning=warning, pos=g.pos_of(node_id) or (0.0, 0.0),
+            frozen=g.is_frozen(node_id))
 
     def rebuild(self) -> None:
         """Project the whole document again (after New / Open)."""
@@ -168,7 +170,8 @@ class Editor(QObject):
             info.resolved)
         params = None if info is not None and info.resolved is not None else \
             dict(g.params_of(node_id))
-        return (drawn, params, warnings.get(node_id), tuple(p for p, _ in g.inputs_of(node_id)))
+        return (drawn, params, warnings.get(node_id), tuple(p for p, _ in g.inputs_of(node_id)),
+                g.is_frozen(node_id))
 
     def flush(self) -> None:
         """Bring the summary table and problems list up to date now (tests, screenshots)."""
@@ -182,10 +185,17 @@ class Editor(QObject):
         # dict made last time: the table then skips it without comparing, and a large
         # graph's edit makes no heap of short-lived dicts for the garbage collector.
         rows, made = [], {}
+        frozen = report.frozen
         for node, info in report.nodes.items():
             last = self._rows.get(node)
-            row = last[1] if last is not None and last[0] is info else info.to_dict()
-            made[node] = (info, row)
+            mark = node in frozen   # a frozen row says so (widgets.summary)
+            if last is not None and last[0] is info and last[2] == mark:
+                row = last[1]
+            else:
+                row = info.to_dict()
+                if mark:
+                    row["frozen"] = True
+            made[node] = (info, row, mark)
             rows.append(row)
         self._rows = made
         self.summary.set_rows(rows)
@@ -196,8 +206,10 @@ class Editor(QObject):
 
     def status_text(self) -> str:
         r = self.doc.report
-        text = f"{r.total_params:,} params ({human_count(r.total_params)}) · " \
-               f"{human_count(r.total_macs)} MACs"
+        total, trainable = r.total_params, r.trainable_params
+        # with frozen blocks, what a run will train (SPEC §8); else as it always read
+        count = f"{trainable:,} trainable" if trainable != total else human_count(total)
+        text = f"{total:,} params ({count}) · {human_count(r.total_macs)} MACs"
         if r.errors:
             text += f" · {len(r.errors)} error{'s' if len(r.errors) != 1 else ''}"
         elif r.output_shape is not None:
@@ -248,11 +260,28 @@ class Editor(QObject):
         if not initial:
             self.inspector.refresh(dict(self.doc.graph.params_of(n)),
                                    info.error.message if info and info.error else None)
+        self.inspector.set_frozen(self.doc.graph.is_frozen(n))
         if info is not None:
             rf = f" · RF {info.receptive_field:g}" if info.receptive_field else ""
             self.inspector.set_summary(
                 f"output {shape_badge(info.output_shape)} · {info.params:,} params · "
                 f"{human_count(info.macs)} MACs{rf}")
+
+    def toggle_freeze_selection(self) -> bool:
+        """Edit → Freeze: freeze the selected blocks, or unfreeze them when all are
+        frozen already (one undo step either way)."""
+        ids = [n for n in self.canvas.selected_nodes() if n in self.doc.graph]
+        if not ids:
+            return False
+        frozen = not all(self.doc.graph.is_frozen(n) for n in ids)
+        return self.doc.set_frozen(ids, frozen)
+
+    def freeze_up_to_selection(self) -> bool:
+        """Edit → Freeze Up to Here: the selected block and everything before it."""
+        ids = [n for n in self.canvas.selected_nodes() if n in self.doc.graph]
+        if len(ids) != 1:
+            return False
+        return self.doc.freeze_up_to(ids[0])
 
     def focus_node(self, node_id: str) -> None:
         if node_id in self.doc.graph:

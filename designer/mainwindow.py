@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open…", self.ask_open, K.Open, file_menu)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._fill_recent()
+        self._action("&Import… (ONNX or PyTorch)", lambda: self.import_model(), None, file_menu)
         file_menu.addSeparator()
         self.save_action = self._action("&Save", self.save, K.Save, file_menu)
         self.save_as_action = self._action("Save &As…", self.save_as, "Ctrl+Shift+S", file_menu)
@@ -152,6 +153,13 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         self._locked_actions.append(self._action(
             "Make &Fully Convolutional", lambda: self.make_fully_convolutional(), None, edit))
+        edit.addSeparator()   # fine-tuning (SPEC §8): blocks whose weights training keeps
+        self._locked_actions += [
+            self._action("Free&ze / Unfreeze Selection", self.editor.toggle_freeze_selection,
+                         None, edit),
+            self._action("Freeze Up to &Here", self.editor.freeze_up_to_selection, None, edit),
+            self._action("U&nfreeze All", self.doc.unfreeze_all, None, edit)]
+        edit.addSeparator()
         self._action("Select &All", lambda: self.canvas.select(self.doc.graph.nodes), "Ctrl+A",
                      edit)
 
@@ -427,6 +435,18 @@ class MainWindow(QMainWindow):
                                              self, why)
         self._predict_dialog.show()
         return self._predict_dialog
+
+    def import_model(self):
+        """File → Import…: an ONNX file or a PyTorch function as a new design with its
+        weights (designer.import_dialog); the dialog, or None when the user kept the
+        current design."""
+        from .import_dialog import ImportDialog
+
+        if not self.maybe_save():
+            return None
+        self._import_dialog = ImportDialog(self)
+        self._import_dialog.show()
+        return self._import_dialog
 
     def start_training(self) -> bool:
         """Train the design with the Training dock's settings, the dock in view."""

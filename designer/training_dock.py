@@ -76,6 +76,7 @@ class TrainingDock(QWidget):
         self.checkpoint: Path | None = None
         self.preview: DatasetPreview | None = None
         self._runs = 0
+        self._init_note = ""
         self._selected: list[str] = []
         self._probe_shown = -1
         self._trained = TrainedCache()
@@ -111,7 +112,16 @@ class TrainingDock(QWidget):
         file); the preview follows from training_changed."""
         changed = "dataset" in settings and settings["dataset"] != self._dataset()
         # classes, limit and options belong to the dataset they were chosen for
-        self.doc.set_training(settings, remove=DATASET_SPECIFIC if changed else ())
+        remove = DATASET_SPECIFIC if changed else ()
+        if "init" not in settings:
+            self.doc.set_training(settings, remove=remove)
+            return
+        # a checkpoint chosen or cleared is an undo step of its own, never merged
+        if settings["init"] == "":   # no checkpoint: the key goes, as it was before
+            settings, remove = {k: v for k, v in settings.items() if k != "init"}, ("init",)
+        self.doc.end_edit()
+        self.doc.set_training(settings, remove=remove)
+        self.doc.end_edit()
 
     def _on_training_changed(self) -> None:
         self._show_settings()   # after an edit, undo or redo
@@ -240,6 +250,11 @@ class TrainingDock(QWidget):
         except ConfigError as exc:
             self.panel.set_status(str(exc), error=True)
             return False
+        if config.init and not Path(config.init).is_file():
+            self.panel.set_status(f"Start from weights: {config.init} is not there (moved or "
+                                  f"deleted?). Choose the checkpoint again with Browse…, or "
+                                  f"clear it (×) to start every block fresh.", error=True)
+            return False
         try:  # kept in the user's data folder: a reboot must not take the checkpoint
             out = new_run_folder(self.doc.graph.name)
         except OSError as exc:
@@ -247,6 +262,7 @@ class TrainingDock(QWidget):
                                   f"{exc.strerror or exc}. Free some space there.", error=True)
             return False
         self._runs += 1
+        self._init_note = ""
         self.plots.start_run(f"{self.doc.graph.name} #{self._runs}")
         self._probe_shown = -1
         self.confusion.clear()
@@ -315,11 +331,14 @@ class TrainingDock(QWidget):
         self.running_changed.emit(running)
 
     def _on_ready(self, e) -> None:
+        # said for the whole run (below each status): what started from the checkpoint
+        self._init_note = init_summary(e.init_loaded, e.init_fresh)
         self.segmentation.begin(e)
         self.maps.set_probe_count(len(e.probe_images), 0)
         self._show_probe(0)
         self.panel.set_status(f"training on {e.device}, {e.precision} · {e.train_size:,} "
-                              f"training / {e.val_size:,} validation images")
+                              f"training / {e.val_size:,} validation images"
+                              + self._init_note)
 
     def _on_step(self, e) -> None:
         self.plots.add_step(e.global_step, e.loss, e.accuracy, e.lr)
@@ -330,7 +349,8 @@ class TrainingDock(QWidget):
         device = f" on {self.info.device}" if self.info is not None else ""
         accuracy = "pixel accuracy" if self.segmentation.active else "accuracy"
         self.panel.set_status(f"{e.images_per_s:,.0f} images/s{device} · {_duration(left)} "
-                              f"left\nloss {e.loss:.4f} · {accuracy} {100 * e.accuracy:.1f}%")
+                              f"left\nloss {e.loss:.4f} · {accuracy} {100 * e.accuracy:.1f}%"
+                              + self._init_note)
 
     def _on_epoch(self, e) -> None:
         steps = self.info.steps_per_epoch if self.info is not None else 0
@@ -393,7 +413,8 @@ class TrainingDock(QWidget):
                     f"{'s' if event.epochs_completed != 1 else ''}" if event.stopped
                     else "done")
             summary = event.summary()
-            self.panel.set_status(what + (f": {summary}" if summary else "") + where)
+            self.panel.set_status(what + (f": {summary}" if summary else "") + where
+                                  + self._init_note)
         else:
             # One message in the panel, never a dialog: a failing run must not pile up
             # windows, and the reason already says what to do.
@@ -429,6 +450,21 @@ class TrainingDock(QWidget):
     def trained(self) -> Trained | None:
         """The last run's weights if they fit the design as it is now."""
         return self._trained.get(self.checkpoint, self.doc.graph, self.doc.revision)
+
+
+def init_summary(loaded: list[str], fresh: list[str], shown: int = 4) -> str:
+    """After Start from weights: how many blocks took the checkpoint's weights and how
+    many start fresh, naming the first few of each ("" for a run without a checkpoint)."""
+    if not loaded and not fresh:
+        return ""
+
+    def some(ids: list[str]) -> str:
+        more = f", … ({len(ids) - shown} more)" if len(ids) > shown else ""
+        return f" ({', '.join(ids[:shown])}{more})" if ids else ""
+
+    return (f"\nweights loaded for {len(loaded)} block{'s' if len(loaded) != 1 else ''}"
+            f"{some(loaded)}; {len(fresh)} start{'s' if len(fresh) == 1 else ''} fresh"
+            f"{some(fresh)}")
 
 
 def _duration(seconds: float) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -55,6 +56,7 @@ class Inspector(QWidget):
     """Parameter form of one block, with its doc, analysis summary and error."""
 
     param_edit_requested = Signal(str, str, object)  # node id, param, plain value / None
+    freeze_requested = Signal(str, bool)             # node id, frozen
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +118,14 @@ class Inspector(QWidget):
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         for w in (self.doc, self.summary, self.error):
             lay.addWidget(w)
+        # Fine-tuning (SPEC §8): a frozen block keeps its weights when the design trains.
+        self.freeze = QCheckBox("Frozen: keep its weights when training", self.page)
+        self.freeze.setObjectName("inspectorFreeze")
+        self.freeze.setToolTip("A frozen block is not trained: its weights (and BatchNorm "
+                               "statistics) stay as loaded, e.g. from Start from weights. "
+                               "Edit → Freeze Up to Here freezes everything before a block.")
+        self.freeze.toggled.connect(self._on_freeze_toggled)
+        lay.addWidget(self.freeze)
         line = QFrame(self.page)
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -196,6 +206,19 @@ class Inspector(QWidget):
                 self._building = False
             self._update_rows()
         self._set_error(error)
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Show whether the block is frozen (after a toggle, undo or redo)."""
+        if self.freeze.isChecked() != frozen:
+            self._building = True
+            try:
+                self.freeze.setChecked(frozen)
+            finally:
+                self._building = False
+
+    def _on_freeze_toggled(self, checked: bool) -> None:
+        if not self._building and self._node_id is not None:
+            self.freeze_requested.emit(self._node_id, checked)
 
     def set_summary(self, text: str) -> None:
         """The analysis line: output shape, params, MACs."""

@@ -2,7 +2,8 @@
 
 It takes plain rows (dicts with the keys of ``convas summary --json``'s nodes), so it
 knows nothing of the engine; rows with an ``error`` are tinted and carry the message as
-a tooltip, so the cause is visible where the user looks.
+a tooltip, so the cause is visible where the user looks. A row with ``"frozen": True``
+(a block training leaves alone, SPEC §8) reads "(frozen)" after its type, greyed.
 
 It is a model/view pair rather than a ``QTableWidget``: after an edit only the rows
 that changed are told to the view (``dataChanged``), added and removed blocks become
@@ -36,6 +37,8 @@ COLUMNS = (("id", "Block"), ("type", "Type"), ("output_shape", "Output shape"),
            ("error", "Problem"))
 ERROR_BRUSH = QBrush(QColor(255, 225, 225))
 ERROR_TEXT = QBrush(QColor(90, 0, 0))  # dark on the light tint, in a dark theme too
+FROZEN_TEXT = QBrush(QColor(128, 128, 128))  # a frozen block's row: read, not trained
+FROZEN_TIP = "Frozen: training keeps this block's weights; its params are not trainable"
 NODE_ROLE = int(Qt.ItemDataRole.UserRole)  # the block id of a row, whatever the column
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
@@ -55,7 +58,8 @@ def _texts(row: Mapping[str, Any]) -> tuple[str, ...]:
     get = row.get
     shape, params, macs = get("output_shape"), get("params"), get("macs")
     rf, jump, error = get("receptive_field"), get("jump"), get("error")
-    return (_plain(get("id")), _plain(get("type")),
+    kind = _plain(get("type")) + (" (frozen)" if get("frozen") else "")
+    return (_plain(get("id")), kind,
             "?" if shape is None else "[" + ", ".join(map(str, shape)) + "]",
             "" if params is None else f"{params:,}",
             "" if macs is None else human_count(macs) if macs else "0",
@@ -104,9 +108,12 @@ class SummaryModel(QAbstractTableModel):
         if role == _BACKGROUND:
             return ERROR_BRUSH if self._rows[index.row()].get("error") else None
         if role == _FOREGROUND:
-            return ERROR_TEXT if self._rows[index.row()].get("error") else None
+            row = self._rows[index.row()]
+            return ERROR_TEXT if row.get("error") else FROZEN_TEXT if row.get("frozen") \
+                else None
         if role == _TOOLTIP:
-            return self._rows[index.row()].get("error") or None
+            row = self._rows[index.row()]
+            return row.get("error") or (FROZEN_TIP if row.get("frozen") else None)
         if role == NODE_ROLE:
             return self._ids[index.row()]
         return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -43,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.train_config import Setting, panel_settings
+from engine.train_config import Setting, panel_settings, setting
 
 from .gallery import ImageGallery
 
@@ -166,6 +168,7 @@ class TrainingPanel(QWidget):
         self.editors: dict[str, QWidget] = {}
         self.browse_buttons: dict[str, QPushButton] = {}
         form = self._build_form()
+        self._add_init_row(form)
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
@@ -185,7 +188,8 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self._build_info_area(), 1)
 
-        self._inputs: list[QWidget] = [*self.editors.values(), *self.browse_buttons.values()]
+        self._inputs: list[QWidget] = [*self.editors.values(), *self.browse_buttons.values(),
+                                       self.init_path, self.init_browse, self.init_clear]
         self.start_button.clicked.connect(self.start_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.pause_button.clicked.connect(self._pause_clicked)
@@ -217,6 +221,52 @@ class TrainingPanel(QWidget):
                     row.addWidget(self._browse_button(s))
             form.addRow(s.group or s.label, row)
         return form
+
+    def _add_init_row(self, form: QFormLayout) -> None:
+        """Start from weights (TrainConfig.init, SPEC §8): a checkpoint to fine-tune
+        from, typed or browsed for, cleared with ×. Not one of ``editors``: it is a path
+        the user picks, not a choice among values."""
+        s = setting("init")
+        self.init_path = QLineEdit()
+        self.init_path.setObjectName("initPath")
+        self.init_path.setPlaceholderText("none: every block starts fresh")
+        self.init_path.setToolTip(s.doc)
+        self.init_path.setClearButtonEnabled(False)
+        self.init_path.editingFinished.connect(self._init_edited)
+        self.init_browse = QPushButton("Browse…")
+        self.init_browse.setToolTip("Choose a checkpoint (.pt): a run's model.pt, or the "
+                                    "weights of an imported model")
+        self.init_browse.clicked.connect(self.browse_init)
+        self.init_clear = QPushButton("×")
+        self.init_clear.setToolTip("Start every block fresh")
+        self.init_clear.setFixedWidth(self.init_clear.fontMetrics().horizontalAdvance("×") + 16)
+        self.init_clear.clicked.connect(lambda: self.set_init("", emit=True))
+        self._init_value = ""
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.init_path, 1)
+        row.addWidget(self.init_browse)
+        row.addWidget(self.init_clear)
+        form.addRow(s.label, row)
+
+    def set_init(self, path: str, emit: bool = False) -> None:
+        """Show the checkpoint to start from ("" for none); ``emit``: a person chose it."""
+        self.init_path.setText(path)
+        self.init_clear.setVisible(bool(path))
+        changed = path != self._init_value
+        self._init_value = path
+        if emit and changed and not self._quiet:
+            self.settings_changed.emit({"init": path})
+
+    def _init_edited(self) -> None:
+        self.set_init(self.init_path.text().strip(), emit=True)
+
+    def browse_init(self) -> None:
+        start = str(Path(self._init_value).parent) if self._init_value else ""
+        path, _ = QFileDialog.getOpenFileName(self, setting("init").label, start,
+                                              "Checkpoints (*.pt);;All files (*)")
+        if path:
+            self.set_init(path, emit=True)
 
     def _browse_button(self, s: Setting) -> QPushButton:
         button = QPushButton("Folder or " + " or ".join(s.paths) + "…")
@@ -317,6 +367,8 @@ class TrainingPanel(QWidget):
             for s in self.settings_shown:
                 if s.name in d:
                     self._show(s, d[s.name])
+            if "init" in d:
+                self.set_init(d["init"] if isinstance(d["init"], str) else "")
         finally:
             self._quiet = False
 

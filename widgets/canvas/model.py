@@ -33,3 +33,4 @@ class NodeView:
     error: str | None = None
     warning: str | None = None
     pos: tuple[float, float] = (0, 0)
+    frozen: bool = False   # training keeps its weights (drawn as a lock in the header)

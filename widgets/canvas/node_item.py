@@ -37,6 +37,7 @@ OVERVIEW_HEADER = 10.0       # the header strip's height when only the id is sho
 # From this zoom up, every block's title (its id, up to 16 characters) is drawn whole
 # and at least MIN_TITLE_PIXELS tall on screen; Fit All of a laid-out network aims here.
 LEGIBLE_ZOOM = 0.38
+LOCK_ROOM = 16.0             # header room the lock badge of a frozen block takes
 
 
 def _font(pixels: int, bold: bool = False) -> QFont:
@@ -96,7 +97,7 @@ class NodeItem(QGraphicsItem):
         self._width = block_width(view.inputs)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.setToolTip(view.error or view.warning or "")
+        self.setToolTip(_tooltip(view))
         self.setPos(*view.pos)
 
     # ---- geometry ----------------------------------------------------------------------
@@ -163,7 +164,7 @@ class NodeItem(QGraphicsItem):
         if width != self._width:
             self.prepareGeometryChange()
             self._width = width
-        self.setToolTip(view.error or view.warning or "")
+        self.setToolTip(_tooltip(view))
         moved = (self.x(), self.y()) != tuple(view.pos)   # the document's position wins
         if moved:
             self.setPos(*view.pos)
@@ -214,6 +215,7 @@ class NodeItem(QGraphicsItem):
         if lod >= LOW_DETAIL:
             self._paint_texts(painter, lod)
             self._paint_status_icon(painter)
+            self._paint_lock(painter)
         elif lod >= OVERVIEW:
             self._paint_overview_label(painter, lod)
         self._paint_ports(painter, colour, lod)
@@ -253,7 +255,8 @@ class NodeItem(QGraphicsItem):
 
     def _paint_texts(self, painter: QPainter, lod: float) -> None:
         pal, view, w = self.palette, self.view, self._width
-        icon_room = 20.0 if (view.error or view.warning) else 0.0
+        icon_room = (20.0 if (view.error or view.warning) else 0.0) + (
+            LOCK_ROOM if view.frozen else 0.0)
         left, right = 9.0, w - 9.0 - icon_room
         title_font = TITLE_FONT
         if TITLE_FONT.pixelSize() * lod < TITLE_PIXELS:  # zoomed out: a larger title
@@ -332,6 +335,33 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(c.x() - 6, c.y() - 7, 12, 14).translated(mark),
                          Qt.AlignmentFlag.AlignCenter, "!")
 
+    def lock_rect(self) -> QRectF | None:
+        """Where the lock badge of a frozen block is drawn (item coordinates): at the
+        header's right end, left of an error or warning icon; None when not frozen."""
+        if not self.view.frozen:
+            return None
+        right = self._width - 6 - (20.0 if (self.view.error or self.view.warning) else 0.0)
+        return QRectF(right - 12, HEADER / 2 - 7, 12, 14)
+
+    def _paint_lock(self, painter: QPainter) -> None:
+        """A padlock: this block's weights are frozen (training leaves them alone)."""
+        rect = self.lock_rect()
+        if rect is None:
+            return
+        colour = self.palette.title
+        body = QRectF(rect.left() + 1, rect.top() + 6, rect.width() - 2, 8)
+        shackle = QPen(colour, 1.6)
+        painter.setPen(shackle)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        loop = QPainterPath(QPointF(body.left() + 2.5, body.top()))
+        loop.lineTo(body.left() + 2.5, rect.top() + 3.5)
+        loop.arcTo(QRectF(body.left() + 2.5, rect.top() + 0.5, body.width() - 5, 6), 180, -180)
+        loop.lineTo(body.right() - 2.5, body.top())
+        painter.drawPath(loop)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(body, 1.5, 1.5)
+
     def _paint_ports(self, painter: QPainter, colour, lod: float) -> None:
         pal = self.palette
         r = self._port_radius()
@@ -362,3 +392,11 @@ class NodeItem(QGraphicsItem):
                 painter.setPen(pal.port if port in used else pal.port_outline)
                 painter.drawText(QRectF(centre.x() - r, centre.y() - r, 2 * r, 2 * r),
                                  Qt.AlignmentFlag.AlignCenter, str(port))
+
+
+def _tooltip(view: NodeView) -> str:
+    """The block's problem, and whether it is frozen."""
+    text = view.error or view.warning or ""
+    if view.frozen:
+        text = "Frozen: training keeps this block's weights" + (f"\n{text}" if text else "")
+    return text
