@@ -77,12 +77,6 @@ def parse_shape(text: str) -> tuple[int, int, int] | None:
     return values  # type: ignore[return-value]
 
 
-def needs_input_shape(message: str) -> bool:
-    """Whether the importer refused for want of an input size (its message says to
-    give one), as opposed to any other problem."""
-    return "input-shape C,H,W" in message or ("input size" in message and "give" in message)
-
-
 def import_and_save(model: str, shape: tuple[int, int, int] | None) -> ImportDone:
     """Import ``model`` and save its weights as a checkpoint in a new run folder (the
     background thread's work; raises the importer's errors, or CheckpointError/OSError)."""
@@ -231,12 +225,14 @@ class ImportDialog(QDialog):
 
     def _work(self, job: int, model: str, shape: tuple[int, int, int] | None) -> None:
         from engine.checkpoint import CheckpointError
-        from engine.importers import ImportModelError, UnsupportedModel
+        from engine.importers import ImportModelError, NeedsInputShape, UnsupportedModel
 
         try:
             kind, payload = "done", import_and_save(model, shape)
         except UnsupportedModel as exc:
             kind, payload = "unsupported", exc
+        except NeedsInputShape as exc:
+            kind, payload = "needs shape", str(exc)
         except ImportModelError as exc:
             kind, payload = "failed", str(exc)
         except CheckpointError as exc:
@@ -259,7 +255,7 @@ class ImportDialog(QDialog):
             self._open(payload)
         elif kind == "unsupported":
             self._show_unsupported(payload)
-        elif needs_input_shape(payload) and not self.shape.text().strip():
+        elif kind == "needs shape" and not self.shape.text().strip():
             self._ask_shape("The model does not fix its input size")
         else:
             self._say(payload.replace("--input-shape", "the input shape"), error=True)

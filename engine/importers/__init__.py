@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .builder import Imported, ImportModelError, UnsupportedModel
+from .builder import Imported, ImportModelError, NeedsInputShape, UnsupportedModel
 
 Shape3 = tuple[int, int, int]
 
@@ -52,5 +52,5 @@ def is_python_ref(text: str) -> bool:
     return head.endswith(".py") or all(p.isidentifier() for p in head.split("."))
 
 
-__all__ = ["ImportModelError", "Imported", "UnsupportedModel", "import_model", "import_onnx",
-           "import_python", "is_python_ref"]
+__all__ = ["ImportModelError", "Imported", "NeedsInputShape", "UnsupportedModel",
+           "import_model", "import_onnx", "import_python", "is_python_ref"]

@@ -27,6 +27,11 @@ class ImportModelError(Exception):
     """A model that cannot be imported; the message says why and what to do."""
 
 
+class NeedsInputShape(ImportModelError):
+    """The model does not fix its input size: import it again with ``input_shape``
+    (the application asks for C,H,W; the command line says to pass --input-shape)."""
+
+
 @dataclass
 class UnsupportedModel(ImportModelError):
     """Operators (or uses of them) the block catalogue cannot express.

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import ID_PATTERN
-from .builder import DesignBuilder, Imported, ImportModelError, UnsupportedModel
+from .builder import DesignBuilder, Imported, ImportModelError, NeedsInputShape, UnsupportedModel
 from .grouping import group_residuals
 from .onnx_context import Context
 from .onnx_ops import CONVERTERS, DATA_INPUTS, DROPPED
@@ -129,7 +129,7 @@ def _input_size(value: Any, wanted: Shape3 | None, path: Path) -> Shape3:
         return tuple(int(v) for v in wanted)  # type: ignore[return-value]
     if any(d is None or d <= 0 for d in fixed):
         shown = "×".join("?" if d is None else str(d) for d in fixed)
-        raise ImportModelError(
+        raise NeedsInputShape(
             f"the input {value.name!r} of {path.name} has no fixed size (C×H×W is {shown}): "
             f"give the size to import it at with --input-shape C,H,W (e.g. 3,224,224)")
     return tuple(int(v) for v in fixed)  # type: ignore[return-value]

@@ -27,7 +27,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from .builder import DesignBuilder, Imported, ImportModelError, UnsupportedModel
+from .builder import DesignBuilder, Imported, ImportModelError, NeedsInputShape, UnsupportedModel
 from .composites import composite_for, same_output
 from .fx_ops import FUNCTIONS, METHODS, MODULES, Plan
 
@@ -38,7 +38,7 @@ def import_python(ref: str, input_shape: Shape3 | None = None) -> Imported:
     """Trace ``ref``'s model at ``input_shape`` ``(C, H, W)`` (required: a Python model
     does not fix its input size) and map it onto blocks."""
     if input_shape is None:
-        raise ImportModelError(
+        raise NeedsInputShape(
             f"{ref}: a PyTorch model does not say what input size it takes: give the size "
             f"to import it at with --input-shape C,H,W (e.g. 3,224,224)")
     model = _build(ref)

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from torch import nn
 
-from designer.import_dialog import needs_input_shape, parse_shape
+from designer.import_dialog import parse_shape
 from engine import compile_graph
 from engine.checkpoint import load_checkpoint
 
@@ -168,5 +168,3 @@ def test_shape_parsing_and_the_shape_question():
             assert "C,H,W" in str(exc)
         else:
             raise AssertionError(text)
-    assert needs_input_shape("… give the size to import it at with --input-shape C,H,W")
-    assert not needs_input_shape("x.onnx is not a readable ONNX model")

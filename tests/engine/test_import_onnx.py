@@ -27,7 +27,7 @@ from import_helpers import export, rel_diff, run_imported, run_onnx, sample
 from onnx import TensorProto, helper, numpy_helper
 
 from engine import analyze
-from engine.importers import ImportModelError, UnsupportedModel, import_onnx
+from engine.importers import ImportModelError, NeedsInputShape, UnsupportedModel, import_onnx
 from engine.spec import resolve_padding
 
 # (network, exporter, opset): each exporter at two opsets, every network through both.
@@ -342,7 +342,7 @@ class _FullyConv(torch.nn.Module):
 def test_an_open_input_size_asks_for_input_shape(exported, exporter):
     path = exported("open", lambda: torch_zoo.randomise(_FullyConv()), exporter,
                     dynamic_hw=True, shape=(3, 16, 16))
-    with pytest.raises(ImportModelError, match=r"--input-shape C,H,W"):
+    with pytest.raises(NeedsInputShape, match=r"--input-shape C,H,W"):
         import_onnx(path)
     imported = import_onnx(path, input_shape=(3, 24, 20))
     x = sample((3, 24, 20))

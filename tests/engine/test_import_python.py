@@ -15,7 +15,13 @@ from test_import_onnx import _convas_design, same_design
 
 from engine import compile_graph
 from engine.export import export_pytorch
-from engine.importers import ImportModelError, UnsupportedModel, import_model, import_python
+from engine.importers import (
+    ImportModelError,
+    NeedsInputShape,
+    UnsupportedModel,
+    import_model,
+    import_python,
+)
 
 ZOO_FILE = Path(torch_zoo.__file__)
 
@@ -130,7 +136,7 @@ def test_bad_references_get_a_clear_message(ref, message):
 
 
 def test_a_python_model_needs_an_input_shape():
-    with pytest.raises(ImportModelError, match=r"--input-shape C,H,W"):
+    with pytest.raises(NeedsInputShape, match=r"--input-shape C,H,W"):
         import_python(f"{ZOO_FILE}:resnet18")
 
 
