@@ -16,20 +16,20 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from engine.importers import parse_input_shape
+
 EXIT_OK, EXIT_INVALID = 0, 1
 
 
 def input_shape_arg(text: str) -> tuple[int, int, int]:
     """``3,224,224`` → ``(3, 224, 224)``; argparse turns the error into exit status 2."""
-    parts = [p.strip() for p in text.replace("x", ",").replace("×", ",").split(",")]
     try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not C,H,W: give three positive integers, e.g. 3,224,224")
-    return values  # type: ignore[return-value]
+        shape = parse_input_shape(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if shape is None:
+        raise argparse.ArgumentTypeError("give the input size as C,H,W, e.g. 3,224,224")
+    return shape
 
 
 def add_import_parser(sub: argparse._SubParsersAction) -> None:

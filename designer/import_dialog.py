@@ -40,12 +40,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine import Graph
+from engine.importers import SHAPE_EXAMPLE, parse_input_shape
 
 if TYPE_CHECKING:
     from .mainwindow import MainWindow
 
 MODEL_FILTER = "ONNX models (*.onnx);;Python files (*.py);;All files (*)"
-SHAPE_EXAMPLE = "3,224,224"
 
 
 @dataclass(frozen=True)
@@ -57,24 +57,6 @@ class ImportDone:
     checkpoint: Path
     summary: str
     notes: list[str]
-
-
-def parse_shape(text: str) -> tuple[int, int, int] | None:
-    """``3,224,224`` (or ``3x224x224``) → ``(3, 224, 224)``; "" → None.
-
-    Raises ValueError with a message for a person."""
-    text = text.strip()
-    if not text:
-        return None
-    parts = [p.strip() for p in text.replace("×", ",").replace("x", ",").split(",")]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise ValueError(f"{text!r} is not C,H,W: give three positive whole numbers, "
-                         f"e.g. {SHAPE_EXAMPLE}")
-    return values  # type: ignore[return-value]
 
 
 def import_and_save(model: str, shape: tuple[int, int, int] | None) -> ImportDone:
@@ -196,7 +178,7 @@ class ImportDialog(QDialog):
             self._say("Choose an .onnx file (Browse…) or type file.py:function.", error=True)
             return False
         try:
-            shape = parse_shape(self.shape.text())
+            shape = parse_input_shape(self.shape.text())
         except ValueError as exc:
             self._say(str(exc), error=True)
             self.shape.setFocus()

@@ -44,6 +44,26 @@ def import_model(model: str | os.PathLike, input_shape: Shape3 | None = None) ->
     return import_onnx(Path(text), input_shape)
 
 
+SHAPE_EXAMPLE = "3,224,224"
+
+
+def parse_input_shape(text: str) -> Shape3 | None:
+    """``3,224,224`` (or ``3x224x224``, ``3×224×224``) → ``(3, 224, 224)``; "" → None.
+    One reading for ``--input-shape`` and the Import dialog; ValueError says what to type."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = [p.strip() for p in text.replace("×", ",").replace("x", ",").split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 1:
+        raise ValueError(f"{text!r} is not C,H,W: give three positive whole numbers, "
+                         f"e.g. {SHAPE_EXAMPLE}")
+    return values  # type: ignore[return-value]
+
+
 def is_python_ref(text: str) -> bool:
     """``file.py:function`` or ``package.module:function``, not a (Windows) file path."""
     head, sep, tail = text.rpartition(":")
@@ -52,5 +72,6 @@ def is_python_ref(text: str) -> bool:
     return head.endswith(".py") or all(p.isidentifier() for p in head.split("."))
 
 
-__all__ = ["ImportModelError", "Imported", "NeedsInputShape", "UnsupportedModel",
-           "import_model", "import_onnx", "import_python", "is_python_ref"]
+__all__ = ["SHAPE_EXAMPLE", "ImportModelError", "Imported", "NeedsInputShape",
+           "UnsupportedModel", "import_model", "import_onnx", "import_python", "is_python_ref",
+           "parse_input_shape"]

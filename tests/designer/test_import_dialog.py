@@ -17,9 +17,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from torch import nn
 
-from designer.import_dialog import parse_shape
 from engine import compile_graph
 from engine.checkpoint import load_checkpoint
+from engine.importers import parse_input_shape
 
 torch.set_num_threads(1)
 
@@ -159,11 +159,11 @@ def test_bad_input_gets_a_message_not_a_traceback(window, qtbot, tmp_path):
 
 
 def test_shape_parsing_and_the_shape_question():
-    assert parse_shape("") is None and parse_shape(" 3, 32 ,32 ") == (3, 32, 32)
-    assert parse_shape("1×28×28") == (1, 28, 28)
+    assert parse_input_shape("") is None and parse_input_shape(" 3, 32 ,32 ") == (3, 32, 32)
+    assert parse_input_shape("1×28×28") == (1, 28, 28)
     for text in ("3,32", "0,1,1", "a,b,c"):
         try:
-            parse_shape(text)
+            parse_input_shape(text)
         except ValueError as exc:
             assert "C,H,W" in str(exc)
         else:
