@@ -9,13 +9,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.blocks import CATALOGUE
+from engine.spec import BlockSpec
 from engine.units import human_count
 
 
-def subtitle(type_name: str, params: Mapping[str, Any] | None) -> str:
+def subtitle(type_name: str, params: Mapping[str, Any] | None,
+             spec: BlockSpec | None = None) -> str:
     """Key parameters, e.g. '64 · 3×3 · s2' for a strided convolution: the block's own
-    ``subtitle`` in the catalogue, or nothing for a type Convas does not know."""
-    spec = CATALOGUE.get(type_name)
+    ``subtitle`` (``spec``, or the catalogue's), or nothing for a type Convas does not
+    know."""
+    spec = spec or CATALOGUE.get(type_name)
     return spec.subtitle_text(params) if spec is not None else ""
 
 

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                                    "of every block, with totals and a training-memory estimate.")
     s.add_argument("file", metavar="FILE", help="a .convas.json graph")
     s.add_argument("--json", action="store_true", help="print one JSON object instead")
+    s.add_argument("--expand", action="store_true",
+                   help="also list the blocks inside each block made of blocks, as "
+                        "instance/inner_id")
     s.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                    help="batch size for the memory estimate (default: the file's, else 64)")
     s.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
@@ -83,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_plugins_reporting(sys.stderr)
     if args.command == "summary":
         return summary(args.file, as_json=args.json, batch_size=args.batch_size,
-                       precision=args.precision, optimizer=args.optimizer)
+                       precision=args.precision, optimizer=args.optimizer,
+                       expand=args.expand)
     if args.command == "train":
         return train(args)
     if args.command == "export":
@@ -119,7 +123,8 @@ def _open_app(argv: list[str]) -> int:
 
 def summary(path: str, as_json: bool = False, batch_size: int | None = None,
             precision: str = "fp32", optimizer: str | None = None,
-            out: TextIO | None = None, err: TextIO | None = None) -> int:
+            out: TextIO | None = None, err: TextIO | None = None,
+            expand: bool = False) -> int:
     """Print the analysis of ``path``; 1 when the file or the graph is invalid."""
     out = out or sys.stdout
     err = err or sys.stderr
@@ -138,12 +143,20 @@ def summary(path: str, as_json: bool = False, batch_size: int | None = None,
     memory = report.memory(batch, precision, opt, momentum) if report.ok else None
     if as_json:
         data = report.to_dict()
+        if expand:
+            from engine.user_blocks import expanded
+
+            for row in data["nodes"]:
+                info = report.nodes[row["id"]]
+                if info.inner is not None:
+                    row["body"] = [dict(i.to_dict(), id=p) for p, i
+                                   in expanded(info.inner, row["id"] + "/")]
         if memory is not None:
             data["memory"] = memory.to_dict()
         json.dump(data, out, indent=2)
         out.write("\n")
     else:
-        out.write(format_summary(report, memory))
+        out.write(format_summary(report, memory, expand))
     if not report.ok:
         _print_errors(GraphError(report.errors), err, path)
         return EXIT_INVALID

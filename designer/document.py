@@ -20,8 +20,9 @@ import networkx as nx
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from engine import CATALOGUE, Graph, Report, analyze
+from engine import Graph, Report, analyze
 from engine.graph import FORMAT, VERSION
+from engine.spec import BlockSpec
 
 from .commands import (
     AddNode,
@@ -109,7 +110,7 @@ class Document(QObject):
         x, y = self.graph.pos_of(after_id) or (0.0, 0.0)
         rec = self._new_record(type_name, (x, y + BELOW), None)
         parts: list[DocCommand] = [AddNode(self, rec)]
-        if CATALOGUE[type_name].max_inputs != 0:
+        if self.graph.spec(type_name).max_inputs != 0:
             parts.append(Connect(self, EdgeRecord(after_id, rec.id, 0)))
         self.undo_stack.push(Macro(self, f"Add {type_name} after {after_id}", parts))
         return rec.id
@@ -153,9 +154,9 @@ class Document(QObject):
         g = self.graph
         if src == dst or src not in g or dst not in g:
             return None
-        spec = CATALOGUE[g.type_of(dst)]
-        if spec.max_inputs == 0:
+        if not _takes_inputs(g, dst):
             return None
+        spec = g.spec(g.type_of(dst))
         if port is None or port < 0:
             if any(s == src for _, s in g.inputs_of(dst)):
                 return None
@@ -181,7 +182,7 @@ class Document(QObject):
         trial = self.graph.copy()
         trial.remove_edge(src, dst, port)
         if (new_dst, new_port) == (dst, port) or new_dst not in trial or (
-                CATALOGUE[trial.type_of(new_dst)].max_inputs == 0
+                not _takes_inputs(trial, new_dst)
                 or trial.nx.has_edge(src, new_dst, key=new_port)
                 or nx.has_path(trial.nx, new_dst, src) or src == new_dst):
             return False
@@ -227,7 +228,8 @@ class Document(QObject):
             return False
         old = copy.deepcopy(self.graph.params_of(node_id))
         new = copy.deepcopy(old)
-        spec = CATALOGUE[self.graph.type_of(node_id)].param_index.get(name)
+        block = _spec(self.graph, self.graph.type_of(node_id))
+        spec = block.param_index.get(name) if block is not None else None
         if value is None and (spec is None or not spec.nullable):
             new.pop(name, None)
         else:
@@ -318,7 +320,9 @@ class Document(QObject):
         nodes = []
         for n in source.nodes:
             rec = self._node_record(n, source)
-            ids[n] = _fresh_id(_prefix(rec.type, rec.params), taken)
+            block = _spec(source, rec.type) or _spec(self.graph, rec.type)
+            prefix = block.prefix(rec.params) if block is not None else rec.type.lower()
+            ids[n] = _fresh_id(prefix, taken)
             pos = (rec.pos[0] + dx, rec.pos[1] + dy) if rec.pos is not None else None
             nodes.append(NodeRecord(ids[n], rec.type, rec.params, pos, rec.extra))
         if not nodes:
@@ -468,10 +472,11 @@ class Document(QObject):
 
     def _new_record(self, type_name: str, pos: Iterable[float] | None,
                     params: Mapping[str, Any] | None) -> NodeRecord:
-        if type_name not in CATALOGUE:
+        block = _spec(self.graph, type_name)
+        if block is None:
             raise KeyError(f"unknown block type {type_name!r}")
         plain = {k: _plain(v) for k, v in (params or {}).items()}
-        node_id = self.graph.new_id(_prefix(type_name, plain))
+        node_id = self.graph.new_id(block.prefix(plain))
         return NodeRecord(node_id, type_name, plain, _pos(pos))
 
     def _node_record(self, node_id: str, graph: Graph | None = None) -> NodeRecord:
@@ -492,10 +497,18 @@ class Document(QObject):
         return {n: g.pos_of(n) for n in new}, new
 
 
-def _prefix(type_name: str, params: Mapping[str, Any]) -> str:
-    """``conv`` for Conv2d, the function name (``relu``) for an Activation: the block's
-    ``id_prefix`` in the catalogue (an id becomes a module name, so keep it readable)."""
-    return CATALOGUE[type_name].prefix(params)
+def _spec(graph: Graph, type_name: str) -> BlockSpec | None:
+    """The block's spec: the catalogue's, or one of the design's own blocks made of
+    blocks (SPEC §9); None for a type nobody defines (a plug-in that is not loaded)."""
+    try:
+        return graph.spec(type_name)
+    except KeyError:
+        return None
+
+
+def _takes_inputs(graph: Graph, node_id: str) -> bool:
+    spec = _spec(graph, graph.type_of(node_id))
+    return spec is not None and spec.max_inputs != 0
 
 
 def _fresh_id(prefix: str, taken: set[str]) -> str:

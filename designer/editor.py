@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
 
-from engine.blocks import CATALOGUE
 from engine.plugins import problems as plugin_problems
 from engine.units import human_count
 from widgets.canvas import GraphCanvas, NodeView
@@ -75,7 +74,7 @@ class Editor(QObject):
         through every warning once per block when many blocks are drawn."""
         g, report = self.doc.graph, self.doc.report
         type_name = g.type_of(node_id)
-        spec = CATALOGUE[type_name]
+        spec = g.spec(type_name)  # a catalogue block or one of the file's own (SPEC §9)
         info = report.nodes.get(node_id)
         params = (info.resolved if info is not None and info.resolved is not None
                   else {**spec.defaults(), **g.params_of(node_id)})
@@ -86,7 +85,7 @@ class Editor(QObject):
         warning = (warnings if warnings is not None else self._warnings()).get(node_id)
         return NodeView(
             id=node_id, type=type_name, category=spec.category, inputs=inputs,
-            has_output=type_name != "Output", subtitle=subtitle(type_name, params),
+            has_output=type_name != "Output", subtitle=subtitle(type_name, params, spec),
             shape=shape_badge(info.output_shape if info else None),
             params=params_badge(info.params if info else 0),
             error=info.error.message if info is not None and info.error else None,
@@ -242,8 +241,10 @@ class Editor(QObject):
             n = ids[0]
             g = self.doc.graph
             info = self.doc.report.nodes.get(n)
-            self.inspector.show_node(n, g.type_of(n), dict(g.params_of(n)),
-                                     info.error.message if info and info.error else None)
+            type_name = g.type_of(n)
+            self.inspector.show_node(n, type_name, dict(g.params_of(n)),
+                                     info.error.message if info and info.error else None,
+                                     spec=g.spec(type_name) if type_name in g.blocks else None)
             self._refresh_inspector(initial=True)
         else:
             self.inspector.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine import MemoryEstimate, Report, human_count
 from engine.analysis import NodeInfo
 
@@ -28,10 +30,19 @@ def _row(info: NodeInfo, frozen: bool) -> tuple[str, ...]:
             _num(info.jump))
 
 
-def format_summary(report: Report, memory: MemoryEstimate | None = None) -> str:
+def format_summary(report: Report, memory: MemoryEstimate | None = None,
+                   expand: bool = False) -> str:
     """An aligned table like ``torchinfo``'s, plus totals in human units and problems;
-    frozen blocks (SPEC §8) are marked, and their parameters left out of the trainable."""
-    rows = [HEADERS] + [_row(i, n in report.frozen) for n, i in report.nodes.items()]
+    frozen blocks (SPEC §8) are marked, and their parameters left out of the trainable.
+    ``expand`` lists the body of each block made of blocks after it, as
+    ``instance/inner_id`` rows (SPEC §9); the totals count each block once."""
+    if expand:
+        from engine.user_blocks import expanded
+
+        rows = [HEADERS] + [_row(replace(i, id=path), path in report.frozen)
+                            for path, i in expanded(report.nodes)]
+    else:
+        rows = [HEADERS] + [_row(i, n in report.frozen) for n, i in report.nodes.items()]
     widths = [max(len(r[c]) for r in rows) for c in range(len(HEADERS))]
 
     def line(r: tuple[str, ...]) -> str:

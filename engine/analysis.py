@@ -42,6 +42,8 @@ class NodeInfo:
     error: NodeError | None = None
     resolved: Mapping[str, Any] | None = None
     rf_state: tuple[float, float] | None = None  # carried through non-spatial nodes too
+    # An instance of a block made of blocks (SPEC §9): its body's nodes, by inner id.
+    inner: Mapping[str, NodeInfo] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +216,11 @@ def resolve_params(spec: BlockSpec, raw: Mapping[str, Any]) -> tuple[dict[str, A
 def analyze(graph: Graph) -> Report:
     """Analyse every node; never raises for a wrong design, which is reported per node."""
     memo = graph.analysis_memo
+    user_state = None
+    if graph.blocks:  # blocks made of blocks (SPEC §9); a design without any pays nothing
+        from .user_blocks import forget_instances
+
+        user_state = forget_instances(graph)
     structure = _structure(graph, memo)
     infos: dict[str, NodeInfo] = {}
     cyclic = structure.cyclic
@@ -239,7 +246,7 @@ def analyze(graph: Graph) -> Report:
                 infos[n] = old
                 continue
         in_infos = tuple(infos[src] for _, src in ins)
-        if (same and old.error is None and old.output_shape is not None
+        if (same and old.error is None and old.output_shape is not None and old.inner is None
                 and all(a.output_shape == b.output_shape
                         for a, b in zip(in_infos, cached[2], strict=True))):
             # Same params, wiring and input shapes: only the receptive field can differ.
@@ -247,7 +254,7 @@ def analyze(graph: Graph) -> Report:
         else:
             # The resolved params depend on the params alone: reuse them while unchanged.
             resolved = old.resolved if cached is not None and cached[0] == rev else None
-            info = _analyze_node(graph, n, ins, in_infos, resolved)
+            info = analyze_node(graph, n, ins, in_infos, resolved, state=user_state)
             if info == old:
                 # Same result as before (e.g. a Conv2d whose input width changed but whose
                 # output did not): keep the old object so the nodes after it stay memoised.
@@ -260,7 +267,12 @@ def analyze(graph: Graph) -> Report:
     may = {t for t, s in CATALOGUE.items() if s.inplace_when is not None}  # Activation
     inplace = frozenset(n for n, i in infos.items() if i.type in may and i.error is None
                         and runs_inplace(graph, n, i))
-    return Report(graph.name, infos, errors, list(structure.warnings), structure.inputs,
+    warnings = list(structure.warnings)
+    if user_state is not None:
+        from .user_blocks import body_warnings
+
+        warnings += body_warnings(graph, infos)
+    return Report(graph.name, infos, errors, warnings, structure.inputs,
                   structure.output, inplace, graph.frozen_nodes())
 
 
@@ -280,7 +292,7 @@ def runs_inplace(graph: Graph, node_id: str, info: NodeInfo) -> bool:
     if len(sources) != 1:
         return False
     src = sources[0][1]
-    return (not CATALOGUE[graph.type_of(src)].backward_keeps_output
+    return (not graph.spec(graph.type_of(src)).backward_keeps_output
             and graph.nx.out_degree(src) == 1)
 
 
@@ -335,14 +347,22 @@ def _structure(graph: Graph, memo: dict) -> _Structure:
     return result
 
 
-def _analyze_node(graph: Graph, n: str, ins: list[tuple[int, str]],
-                  in_infos: tuple[NodeInfo, ...],
-                  resolved: Mapping[str, Any] | None = None) -> NodeInfo:
-    spec = CATALOGUE[graph.type_of(n)]
+def analyze_node(graph: Graph, n: str, ins: list[tuple[int, str]],
+                 in_infos: tuple[NodeInfo, ...], resolved: Mapping[str, Any] | None = None,
+                 raw: Mapping[str, Any] | None = None, state: Any = None) -> NodeInfo:
+    """One node from its inputs' results; ``raw`` overrides the node's own params (an
+    instance's body, with its arguments filled in), ``state`` is the user blocks' one."""
+    type_name = graph.type_of(n)
+    spec = CATALOGUE.get(type_name)
+    user = spec is None
+    if user:
+        spec = graph.spec(type_name)
     if resolved is None:
-        resolved, problems = resolve_params(spec, graph.params_of(n))
+        resolved, problems = resolve_params(spec, graph.params_of(n) if raw is None else raw)
         if problems:
             message = "; ".join(p.message for p in problems)
+            if user and not message.startswith(spec.type):
+                message = f"{spec.type}: {message}"
             return NodeInfo(n, spec.type, error=NodeError(n, message, problems[0].param))
     wiring = _wiring_problem(spec, ins)
     if wiring:
@@ -350,6 +370,10 @@ def _analyze_node(graph: Graph, n: str, ins: list[tuple[int, str]],
     shapes = [i.output_shape for i in in_infos]
     if any(s is None for s in shapes):
         return NodeInfo(n, spec.type, resolved=resolved)  # waiting for an upstream fix
+    if user:
+        from .user_blocks import analyze_instance
+
+        return analyze_instance(graph, n, graph.blocks[type_name], resolved, in_infos, state)
     try:
         out = spec.infer(resolved, shapes)
         params = spec.count_params(resolved, shapes)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import functools
 import keyword
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import networkx as nx
 from torch import fx, nn
 
 from .analysis import NodeInfo, Report, analyze, runs_inplace
-from .blocks import CATALOGUE
 from .errors import GraphError
 from .graph import Graph
 from .spec import Functional, Recipe, Shape
@@ -58,24 +57,49 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
     if report.errors:
         raise GraphError(report.errors)
     used = nx.ancestors(graph.nx, report.output_id) | {report.output_id}
-    names = module_names(report.nodes)
+    module, values, recipes, names = _build(graph, report.nodes, used,
+                                            class_name_for(graph.name))
+    # node id → fx node name (fx renames e.g. "input" to "input_1"), for feature-map taps
+    module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
+    # submodule name → the Recipe it was built from, which the .py export writes out
+    module.meta["convas_recipes"] = recipes
+    # node id → submodule name (its state_dict prefix), for the nodes that have one
+    module.meta["convas_modules"] = {
+        n: names[n] for n in report.nodes
+        if names[n] in recipes or (n in used and report.nodes[n].inner is not None)}
+    return module
+
+
+def _build(graph: Graph, infos: Mapping[str, NodeInfo], used: set[str] | list[str],
+           class_name: str) -> tuple[fx.GraphModule, dict[str, fx.Node], dict[str, Recipe],
+                                     dict[str, str]]:
+    """The GraphModule of a graph (or of an instance's body, with its inner infos):
+    one submodule per node with weights, named after its id; an instance of a block made
+    of blocks (SPEC §9) becomes a GraphModule of its body, so its state_dict keys read
+    ``instance.inner_id.weight``."""
+    names = module_names(infos)
     root = nn.Module()
     fxg = fx.Graph()
     values: dict[str, fx.Node] = {}
     recipes: dict[str, Recipe] = {}
-    for n, info in report.nodes.items():
+    for n, info in infos.items():
         if n not in used:
             continue
-        spec = CATALOGUE[info.type]
         sources = [src for _, src in graph.inputs_of(n)]
         args = [values[s] for s in sources]
-        if spec.type == "Input":
+        if info.type == "Input":
             values[n] = fxg.create_node("placeholder", names[n], name=names[n])
             continue
-        if spec.type == "Output":
+        if info.type == "Output":
             fxg.output(args[0])
             continue
-        shapes = [report.nodes[s].output_shape for s in sources]
+        if info.inner is not None:
+            block = graph.blocks[info.type]
+            sub, *_ = _build(block.body, info.inner, list(info.inner), info.type)
+            root.add_module(names[n], sub)
+            values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])
+            continue
+        shapes = [infos[s].output_shape for s in sources]
         made = node_recipe(graph, n, info, shapes)
         if isinstance(made, Functional):
             call_args = ((args,) if made.list_input else tuple(args)) + made.args
@@ -85,17 +109,11 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
             root.add_module(names[n], made.build())
             values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])
     fxg.lint()
-    module = fx.GraphModule(root, fxg, class_name=class_name_for(graph.name))
-    # node id → fx node name (fx renames e.g. "input" to "input_1"), for feature-map taps
-    module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
-    # submodule name → the Recipe it was built from, which the .py export writes out
-    module.meta["convas_recipes"] = recipes
-    # node id → submodule name (its state_dict prefix), for the nodes that have one
-    module.meta["convas_modules"] = {n: names[n] for n in report.nodes if names[n] in recipes}
+    module = fx.GraphModule(root, fxg, class_name=class_name)
     for n in graph.frozen_nodes():
-        if n in used and names[n] in recipes:
+        if n in used and n in infos and (names[n] in recipes or infos[n].inner is not None):
             freeze(module.get_submodule(names[n]))
-    return module
+    return module, values, recipes, names
 
 
 def freeze(module: nn.Module) -> None:
@@ -125,7 +143,7 @@ def node_recipe(graph: Graph, node_id: str, info: NodeInfo,
                 shapes: list[Shape]) -> Recipe | Functional:
     """The catalogue's recipe for one analysed node, built in place where the analysis
     says it may run so (``runs_inplace``)."""
-    made = CATALOGUE[info.type].recipe(info.resolved, shapes)
+    made = graph.spec(info.type).recipe(info.resolved, shapes)
     if isinstance(made, Recipe) and runs_inplace(graph, node_id, info):
         made = made.with_kwargs(inplace=True)
     return made

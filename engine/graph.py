@@ -17,12 +17,16 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from .blocks import CATALOGUE
 from .errors import GraphFileError, NodeError
+from .spec import BlockSpec
+
+if TYPE_CHECKING:
+    from .user_blocks import UserBlock
 
 FORMAT = "convas.graph"
 VERSION = 1
@@ -33,7 +37,7 @@ _NODE_KEYS = {"id", "type", "params", "pos"}
 # path that copies a node's extra keys (undo, copy and paste, save) carries it along.
 FROZEN = "frozen"
 _EDGE_KEYS = {"from", "to", "port"}
-_TOP_KEYS = {"format", "version", "name", "nodes", "edges", "training"}
+_TOP_KEYS = {"format", "version", "name", "blocks", "nodes", "edges", "training"}
 
 # Migrations from an older file version to the next; the format is at its first version.
 _MIGRATIONS: dict[int, Any] = {}
@@ -70,6 +74,13 @@ class Graph:
         self._frozen_revision = 0
         self._frozen: tuple[tuple[int, int], frozenset[str]] | None = None
         self.analysis_memo: dict[str, Any] = {}  # owned by engine.analysis
+        # The file's blocks made of blocks (SPEC §9), by name; a body shares this dict.
+        self.blocks: dict[str, UserBlock] = {}
+
+    def spec(self, type_name: str) -> BlockSpec:
+        """The spec of a catalogue block or of one of this file's user blocks."""
+        spec = CATALOGUE.get(type_name)
+        return spec if spec is not None else self.blocks[type_name].spec
 
     # ---- nodes ------------------------------------------------------------------------
 
@@ -82,7 +93,7 @@ class Graph:
             )
         if node_id in self.nx:
             raise ValueError(f"id {node_id!r} is already used: choose another id")
-        if type_name not in CATALOGUE:
+        if type_name not in CATALOGUE and type_name not in self.blocks:
             raise ValueError(unknown_type_message(type_name))
         extra = dict(extra or {})
         if FROZEN in extra:
@@ -135,7 +146,7 @@ class Graph:
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         """Set one parameter; ``None`` for a non-nullable one means "back to the default"."""
         params = self.nx.nodes[node_id]["params"]
-        spec = CATALOGUE[self.type_of(node_id)].param_index.get(name)
+        spec = self.spec(self.type_of(node_id)).param_index.get(name)
         if value is None and (spec is None or not spec.nullable):
             params.pop(name, None)
         else:
@@ -238,6 +249,16 @@ class Graph:
         return Graph.from_dict(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
+        nodes, edges = self.nodes_and_edges()
+        out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
+        if self.blocks:
+            out["blocks"] = {n: b.to_dict() for n, b in self.blocks.items()}
+        out.update({"nodes": nodes, "edges": edges, "training": copy.deepcopy(self.training)})
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    def nodes_and_edges(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The file's ``nodes`` and ``edges`` lists (also a user block's body's)."""
         nodes = []
         for n, data in self.nx.nodes(data=True):
             entry: dict[str, Any] = {"id": n, "type": data["type"],
@@ -253,11 +274,7 @@ class Graph:
                 entry["port"] = k
             entry.update(copy.deepcopy(data["extra"]))
             edges.append(entry)
-        out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name,
-                               "nodes": nodes, "edges": edges,
-                               "training": copy.deepcopy(self.training)}
-        out.update(copy.deepcopy(self.extra))
-        return out
+        return nodes, edges
 
     @classmethod
     def from_dict(cls, data: Any) -> Graph:
@@ -329,10 +346,12 @@ def _plain_number(v: float) -> float | int:
 class _GraphReader:
     """Reads SPEC §1 data into a Graph, collecting every problem before refusing."""
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, refused_types: set[str] | None = None) -> None:
         self.data = data
         self.problems: list[NodeError] = []
         self.refused: set[str] = set()  # valid ids of nodes refused (an unknown type)
+        # user blocks whose definition was refused (already reported): their nodes are not
+        self.refused_types = refused_types or set()
 
     def fail(self, message: str, node: str | None = None) -> None:
         self.problems.append(NodeError(node, message))
@@ -372,6 +391,16 @@ class _GraphReader:
             raise GraphFileError("nodes must be a list of blocks")
         if not isinstance(edges, list):
             raise GraphFileError("edges must be a list of connections")
+        if "blocks" in data:
+            from .user_blocks import read_blocks
+
+            def body(name: str) -> Graph:
+                b = Graph(name)
+                b.blocks = g.blocks
+                return b
+
+            self.refused_types = read_blocks(data["blocks"], g.blocks, lambda refused:
+                                             _GraphReader(None, refused), self.fail, body)
         for i, node in enumerate(nodes):
             self._read_node(g, i, node)
         for i, edge in enumerate(edges):
@@ -393,11 +422,17 @@ class _GraphReader:
             self.fail(f"id {nid!r} is used twice: rename one of them", nid)
             return
         type_name = node.get("type")
-        if isinstance(type_name, str) and type_name not in CATALOGUE:
+        if isinstance(type_name, str) and type_name in self.refused_types:
+            self.refused.add(nid)
+            return
+        if isinstance(type_name, str) and type_name in g.blocks:
+            pass  # one of the file's own blocks (SPEC §9)
+        elif isinstance(type_name, str) and type_name not in CATALOGUE:
             from .plugins import ensure_loaded
 
             ensure_loaded()  # a plug-in's block, in a process that has not loaded them yet
-        if type_name not in CATALOGUE:
+        if not isinstance(type_name, str) or (type_name not in CATALOGUE
+                                              and type_name not in g.blocks):
             self.fail(unknown_type_message(type_name), nid)
             self.refused.add(nid)  # its wires are not reported again as dangling
             return

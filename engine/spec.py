@@ -66,7 +66,9 @@ class ParamSpec:
                 raise ValueError(f"{value!r} is not a number; {self.expected()}")
             if not math.isfinite(value):
                 raise ValueError(f"{value!r} is not a finite number")
-            return self._check_range(float(value))
+            # a named value of the .py export (SPEC §9 classes) stays the very object
+            named = hasattr(value, "source") and isinstance(value, float)
+            return self._check_range(value if named else float(value))
         if self.kind == "int2":
             if isinstance(value, list | tuple):
                 if len(value) != 2:

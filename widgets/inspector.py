@@ -157,7 +157,7 @@ class Inspector(QWidget):
         self.stack.setCurrentWidget(self.empty)
 
     def show_node(self, node_id: str, type_name: str, values: dict[str, Any],
-                  error: str | None = None) -> None:
+                  error: str | None = None, spec: BlockSpec | None = None) -> None:
         """Build the form for ``node_id``; ``values`` are the params the user set.
 
         Showing the node already shown updates the form in place, so a caller that
@@ -167,7 +167,7 @@ class Inspector(QWidget):
             self.set_summary("")
             self.refresh(values, error)
             return
-        spec = CATALOGUE.get(type_name)
+        spec = spec or CATALOGUE.get(type_name)  # a design's own block comes with its spec
         if spec is None:
             self.clear()
             self.empty.setText(f"Unknown block type {type_name!r}")

@@ -57,14 +57,20 @@ def pytorch_source(graph: Graph) -> str:
     with torch.device("meta"):  # the structure without allocating or initialising weights
         module = compile_graph(graph, report)
     recipes = module.meta["convas_recipes"]
-    composites = _composite_source({r.target for r in recipes.values()
+    calls = {name: recipe_call(r) for name, r in recipes.items()}
+    used = list(recipes.values())
+    users = ""
+    if graph.blocks:  # one class per block made of blocks (SPEC §9)
+        users, instance_calls, inner = _user_classes(graph, report, module)
+        calls.update(instance_calls)
+        used += inner
+    composites = _composite_source({r.target for r in used
                                     if isinstance(r.target, str) and "." not in r.target})
-    plugin_imports, plugin_defs = _plugin_source([r.target for r in recipes.values()
+    plugin_imports, plugin_defs = _plugin_source([r.target for r in used
                                                   if callable(r.target)], composites)
-    helpers = "\n\n\n".join(d for d in (composites, *plugin_defs) if d)
+    helpers = "\n\n\n".join(d for d in (composites, *plugin_defs, users) if d)
     class_name = _class_name(graph.name, helpers)
-    lines = [_assignment(f"self.{name}", *recipe_call(recipes[name]))
-             for name, _ in module.named_children()]
+    lines = [_assignment(f"self.{name}", *calls[name]) for name, _ in module.named_children()]
     init = "\n".join(["super().__init__()", *lines])
     forward = _forward_source(module)
     imports = ["from __future__ import annotations", ""]
@@ -87,6 +93,24 @@ def pytorch_source(graph: Graph) -> str:
         f"    return {class_name}()"
     )
     return "\n\n\n".join(parts) + "\n"
+
+
+def _user_classes(graph: Graph, report: Report, module: fx.GraphModule
+                  ) -> tuple[str, dict[str, tuple[str, list[str]]], list]:
+    """The classes of the blocks made of blocks, the call of each top-level instance by
+    submodule name, and the recipes the classes use (for the helpers they need)."""
+    from .user_classes import user_classes
+
+    taken = _TAKEN_NAMES | _defined(inspect.getsource(torch_modules)) | {
+        class_name_for(graph.name)}
+    classes = user_classes(graph, taken)
+    calls = {}
+    for n, name in module.meta["convas_modules"].items():
+        info = report.nodes[n]
+        if info.inner is not None:
+            ins = [report.nodes[s] for _, s in graph.inputs_of(n)]
+            calls[name] = classes.call(info, ins)
+    return "\n\n\n".join(classes.sources), calls, classes.recipes
 
 
 def _header(graph: Graph, report: Report, module: fx.GraphModule) -> str:

@@ -36,7 +36,8 @@ TEMPLATES = sorted(t.name.removesuffix(SUFFIX) for t in TEMPLATE_DIR.iterdir()
 # pixels, VGG's five 2×2 pools ≥ 32), and the adaptive or global pool before the
 # classifier keeps the weights' shapes, so a state_dict from the full size still fits.
 # LeNet-5 and X-vs-O flatten a fixed-size map and run at their own size.
-SMALL = {"alexnet": (3, 64, 64), "vgg16": (3, 32, 32), "resnet18": (3, 64, 64),
+SMALL = {"alexnet": (3, 64, 64), "vgg16": (3, 32, 32), "vgg16_stages": (3, 32, 32),
+         "resnet18": (3, 64, 64), "resnet18_blocks": (3, 64, 64),
          "resnet50": (3, 64, 64), "googlenet": (3, 64, 64), "densenet121": (3, 64, 64),
          "mobilenetv2": (3, 64, 64)}
 

@@ -25,7 +25,10 @@ EXPECTED_PARAMS = {
     "lenet5": 61_706,
     "alexnet": 61_100_840,
     "vgg16": 138_357_544,
+    # the same network written with blocks made of blocks (Stage2, Stage3, ConvReLU)
+    "vgg16_stages": 138_357_544,
     "resnet18": 11_689_512,
+    "resnet18_blocks": 11_689_512,  # written with blocks made of blocks (Layer, Basic, …)
     "resnet50": 25_557_032,
     # GoogLeNet as in the paper's table (5×5 convs, ReLU, no BN, no aux classifiers):
     # 6,998,552. torchvision's googlenet (BN, 3×3 in place of 5×5) has 6,624,904.
@@ -45,8 +48,8 @@ EXPECTED_PARAMS = {
     "fcn_shapes": 273_812,
 }
 
-IMAGENET = {"alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "densenet121",
-            "mobilenetv2"}
+IMAGENET = {"alexnet", "vgg16", "vgg16_stages", "resnet18_blocks", "resnet18", "resnet50",
+            "googlenet", "densenet121", "mobilenetv2"}
 # Add has no weights, so the totals above cannot tell a missing skip connection.
 EXPECTED_ADDS = {"mobilenetv2": 10, "fcn_shapes": 2}  # FCN-8s: the pool4 and pool3 skips
 OUTPUT_SHAPES = {"lenet5": (10,), "x_vs_o": (2,), "digits_cnn": (10,)} | {

@@ -14,7 +14,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QGraphicsScene
 from test_canvas import LEFT, NONE, centre, click, drag, view, vp
 
-from engine.blocks import CATALOGUE
 from engine.graph import Graph
 from widgets.canvas import GraphCanvas, NodeView
 from widgets.canvas.edge_item import LANE_GAP, LANE_MARGIN, wire_path
@@ -184,7 +183,7 @@ def _template_views(path) -> tuple[list[NodeView], list]:
     views = []
     for node_id in graph.nodes:
         kind = graph.type_of(node_id)
-        spec = CATALOGUE[kind]
+        spec = graph.spec(kind)  # a catalogue block or one of the file's own
         inputs = spec.max_inputs if spec.max_inputs is not None else 0
         if kind in ("Add", "Concat"):     # they show one free input more than they use
             used = max((p for p, _ in graph.inputs_of(node_id)), default=-1)
