@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from . import distributed
 from .analysis import analyze
 from .checkpoint import (
     CheckpointError,
@@ -70,6 +71,10 @@ class Trainer:
     the same id and shapes start from (the ReadyEvent lists loaded and fresh nodes);
     frozen nodes come out of ``compile_graph`` untrainable and are left out of the
     optimizer. A resumed run has weights of its own, so ``init`` is ignored then.
+
+    In a process group (SPEC §10, engine.distributed) each process trains its share of
+    every global batch through DistributedDataParallel; rank 0 alone reports through
+    ``callback``, probes and writes files, with the metrics of the whole batch.
     """
 
     def __init__(self, graph: Graph, config: TrainConfig | None = None, *,
@@ -139,6 +144,10 @@ class Trainer:
     def _prepare(self) -> None:
         cfg = self.config
         cfg.validate()
+        self.world = world = distributed.current()
+        if not world.main:
+            self.callback = lambda event: None  # rank 0 alone reports
+            self.out_dir = None
         report = analyze(self.graph)
         if not report.ok:
             raise GraphError(report.errors)
@@ -147,6 +156,11 @@ class Trainer:
         # resumed run has its own weights (SPEC §8).
         init = load_checkpoint(cfg.init) if cfg.init and self.resume_path is None else None
         self.device = resolve_device(cfg.device)
+        if world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", world.local_rank)  # one GPU per process
+        if cfg.sync_bn and world.distributed and self.device.type != "cuda":
+            raise ConfigError("sync_bn needs CUDA (one GPU per process): set it to false "
+                              "to train on CPU processes")
         if self.dataset is None:
             inputs = [report.nodes[i].output_shape for i in report.input_ids]
             self.dataset = load_dataset(cfg.dataset, val_fraction=cfg.val_fraction,
@@ -158,6 +172,8 @@ class Trainer:
         check_fit(self.graph, report, self.dataset, self.task)
         torch.manual_seed(cfg.seed)
         model = compile_graph(self.graph, report)
+        if cfg.sync_bn and world.distributed:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.init_loaded, self.init_fresh = (load_matching(model, init, cfg.init)
                                              if init is not None else ([], []))
         self.model = model.to(self.device)
@@ -174,10 +190,16 @@ class Trainer:
         self.train_batches = Batches(
             ds.train, cfg.batch_size, mean=ds.mean, std=ds.std, device=self.device,
             shuffle=True, seed=cfg.seed, channels_last=self.channels_last,
-            augment=Augment(crop_padding=cfg.crop_padding, hflip=cfg.hflip))
-        self.val_batches = Batches(ds.val, 2 * cfg.batch_size, mean=ds.mean, std=ds.std,
-                                   device=self.device, channels_last=self.channels_last) \
-            if len(ds.val) else None
+            augment=Augment(crop_padding=cfg.crop_padding, hflip=cfg.hflip),
+            rank=world.rank, world_size=world.size)
+        # Validation is sharded: each process takes a contiguous share, the sums meet
+        # in evaluate (the same metrics as one process, in a fraction of the time).
+        lo, hi = (len(ds.val) * r // world.size for r in (world.rank, world.rank + 1))
+        self.val_source = ImageSet(ds.val.x[lo:hi], ds.val.y[lo:hi]) \
+            if world.distributed else ds.val
+        self.val_batches = Batches(self.val_source, 2 * cfg.batch_size, mean=ds.mean,
+                                   std=ds.std, device=self.device,
+                                   channels_last=self.channels_last) if len(ds.val) else None
         self.scheduler, self.schedule_per_step = _scheduler(self.optimizer, cfg,
                                                             len(self.train_batches))
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -185,9 +207,20 @@ class Trainer:
         if self.resume_path is not None:
             self._resume_from(self.resume_path)
         self.runner: nn.Module = self.model
-        if cfg.compile:
-            self.runner = torch.compile(self.model)
         self.criterion = self.task.criterion(cfg)
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Each process's loss is its share's SUM over the global batch's count
+            # times the world size: DDP's mean of the gradients is then the gradient
+            # of the one-process mean, even for an uneven last batch.
+            self.criterion.reduction = "sum"
+            # (gradients as views of DDP's buckets: one copy less each step)
+            self.runner = DistributedDataParallel(
+                self.model, device_ids=[world.local_rank] if self.device.type == "cuda"
+                else None, gradient_as_bucket_view=True)
+        if cfg.compile:
+            self.runner = torch.compile(self.runner)
         probe_source = ds.val if len(ds.val) else ds.train
         self.probe_raw = probe_source.x[:PROBE_IMAGES]
         self.probe_targets = self.task.probe_targets(probe_source.y[:PROBE_IMAGES])
@@ -240,10 +273,15 @@ class Trainer:
             epoch_seen = 0
             window_start = time.perf_counter()
             for step, (x, y) in enumerate(self.train_batches, 1):
-                if not self._wait_if_paused():
+                go = self._wait_if_paused()
+                weight = None
+                if self.world.distributed:  # every rank stops at the same step
+                    go, weight = self._agree(go, y)
+                if not go:
                     return self._finish_stopped(epochs_done, last_good)
                 try:
-                    loss, hits = self._step(x, y)
+                    loss, hits = (self._step(x, y) if weight is None
+                                  else self._step(x, y, weight))
                 except torch.cuda.OutOfMemoryError:
                     raise self._oom() from None
                 global_step += 1
@@ -251,8 +289,13 @@ class Trainer:
                     # The baseline is the very first step's loss (one sync, once): a
                     # report window's mean could already contain the explosion.
                     first_loss = float(loss.detach().float())
-                sums += torch.cat(((loss.detach().float() * len(y)).view(1), hits.float()))
+                added = torch.cat(((loss.detach().float() * len(y)).view(1), hits.float()))
+                sums += added
                 seen += len(y)
+                # per step, not per report window: the epoch's figures must not depend
+                # on when the windows closed (a distributed run's ranks must agree)
+                epoch_sums += added
+                epoch_seen += len(y)
                 if self.schedule_per_step:
                     self.scheduler.step()
                 now = time.perf_counter()
@@ -267,13 +310,12 @@ class Trainer:
                         epoch, step, steps_per_epoch, global_step, total_steps, loss_mean,
                         right / max(counted, 1), self.optimizer.param_groups[0]["lr"],
                         seen / max(now - window_start, 1e-9), now - started))
-                    epoch_sums += sums
-                    epoch_seen += seen
                     sums.zero_()
                     seen = 0
                     window_start = time.perf_counter()
-                if (cfg.probe_every and global_step % cfg.probe_every == 0) or (
-                        cfg.probe_seconds and now - self._last_probe >= cfg.probe_seconds):
+                if self.world.main and (
+                        (cfg.probe_every and global_step % cfg.probe_every == 0) or (
+                        cfg.probe_seconds and now - self._last_probe >= cfg.probe_seconds)):
                     self._probe(global_step)
             if self.scheduler is not None and not self.schedule_per_step:
                 self.scheduler.step()
@@ -281,17 +323,38 @@ class Trainer:
                                        time.perf_counter() - epoch_start)
             epochs_done = epoch
             self.callback(event)
-            if (cfg.probe_every or cfg.probe_seconds) and self._probed_step != global_step:
+            if self.world.main and (cfg.probe_every or cfg.probe_seconds) \
+                    and self._probed_step != global_step:
                 self._probe(global_step)  # the epoch's last weights, unless already shown
             self._save(epoch)
         return DoneEvent(False, epochs_done, self._checkpoint, list(self.metrics))
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step: the loss and the task's [right, counted] (no sync)."""
+    def _counted(self, y: torch.Tensor) -> torch.Tensor:
+        """What the loss averages over in ``y``: images, or labelled pixels."""
+        if self.task.ignore is not None:
+            return (y != self.task.ignore).sum()
+        return torch.tensor(len(y), device=y.device)
+
+    def _agree(self, go: bool, y: torch.Tensor) -> tuple[bool, torch.Tensor]:
+        """One small collective before each distributed step: whether any rank was
+        asked to stop (so all stop at the same step instead of one waiting for the
+        others in a collective) and what the global batch counts, which weighs each
+        share's summed loss."""
+        flags = torch.stack((self._counted(y).to(torch.float64),
+                             torch.tensor(0.0 if go else 1.0, dtype=torch.float64,
+                                          device=y.device)))
+        total, stops = distributed.all_sum(flags).tolist()
+        return stops == 0, torch.tensor(self.world.size / max(total, 1.0), device=y.device)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step: the loss and the task's [right, counted] (no sync).
+        ``weight`` (distributed): the summed loss's factor, world size / global count."""
         with torch.autocast(self.device.type, dtype=self.amp_dtype,
                             enabled=self.amp_dtype is not None):
             out = self.runner(x)
-            loss = self.criterion(out, y)
+            summed = self.criterion(out, y)
+            loss = summed if weight is None else summed * weight
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -300,6 +363,8 @@ class Trainer:
         else:
             loss.backward()
             self.optimizer.step()
+        if weight is not None:  # this share's mean loss, for the reports
+            loss = summed / self._counted(y).clamp(min=1)
         return loss, self.task.hits(out, y)
 
     def _wait_if_paused(self) -> bool:
@@ -310,11 +375,14 @@ class Trainer:
 
     def _end_of_epoch(self, epoch: int, sums: torch.Tensor, n: int,
                       seconds: float) -> EpochEvent:
+        if self.world.distributed:  # the whole global batches' figures, as on one process
+            total = distributed.all_sum(torch.cat((sums.double(), sums.new_tensor([n]).double())))
+            sums, n = total[:3], int(total[3])
         loss_sum, right, counted = sums.tolist()
         train_accuracy = right / max(counted, 1)
         val = None
         if self.val_batches is not None:
-            val = self.evaluate(self.val_batches, self.dataset.val)
+            val = self.evaluate(self.val_batches, self.val_source, reduce=True)
         event = EpochEvent(epoch, self.config.epochs, loss_sum / n, train_accuracy,
                            None if val is None else val.loss,
                            None if val is None else val.accuracy,
@@ -326,7 +394,8 @@ class Trainer:
         return event
 
     @torch.no_grad()
-    def evaluate(self, batches: Batches, source: ImageSet | None = None) -> Evaluation:
+    def evaluate(self, batches: Batches, source: ImageSet | None = None, *,
+                 reduce: bool = False) -> Evaluation:
         """Loss, accuracy, confusion matrix (rows: true class) and the task's metrics
         over ``batches``, accumulated on the device (the task's accumulator).
 
@@ -334,14 +403,23 @@ class Trainer:
         classifier's evaluation also holds EpochEvent's ``wrong_*`` fields: the
         MISTAKES_SHOWN most confident wrong predictions, the ones most worth a look; a
         segmentation's holds the ``worst_*`` fields, the images of lowest IoU.
+
+        ``reduce``: ``batches`` is this process's share of a sharded set; the loss and
+        confusion sums of every process are added up (the extras stay this share's).
         """
         self.model.eval()
         accumulator = self.task.accumulator(self.dataset.num_classes, self.device)
+        # Not through DDP, whose forward may broadcast buffers: a collective that ranks
+        # with different numbers of validation batches would not all make.
+        net = self.model if self.world.distributed else self.runner
         for x, y in batches:
             with torch.autocast(self.device.type, dtype=self.amp_dtype,
                                 enabled=self.amp_dtype is not None):
-                out = self.runner(x)
+                out = net(x)
             accumulator.add(out, y)
+        if reduce and self.world.distributed:
+            distributed.all_sum(accumulator.loss_sum)
+            distributed.all_sum(accumulator.counts)
         self.model.train()
         return accumulator.finish(source)
 

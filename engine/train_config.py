@@ -189,6 +189,10 @@ class TrainConfig:
         None, label="Channels last", doc="NHWC memory layout (null: on for CUDA and CPU)")
     compile: bool = _describe(
         False, label="Compile", doc="torch.compile the model (worth it on CUDA mostly)")
+    sync_bn: bool = _describe(
+        False, label="Sync BatchNorm",
+        doc="On several GPU processes (SPEC §10), BatchNorm's statistics over the global "
+            "batch instead of each process's share (SyncBatchNorm; needs CUDA)")
     probe_every: int = _describe(
         0, label="Probe every", minimum=0, doc="Steps between feature-map probes (0: never)")
     probe_seconds: float = _describe(

@@ -69,12 +69,18 @@ class Batches:
 
     Each ``iter()`` is one epoch with its own shuffle, deterministic from ``seed`` and
     the epoch number (``epoch`` counts the epochs started; set it to resume a run).
+
+    ``rank`` of ``world_size`` processes (SPEC §10): ``batch_size`` is the global batch;
+    every process draws the same order and augmentation, and yields only its own
+    contiguous share of each global batch (shares differ by at most one image), so N
+    processes together see exactly the batches one process sees.
     """
 
     def __init__(self, data: ImageSet, batch_size: int, *, mean: Sequence[float],
                  std: Sequence[float], device: torch.device | str = "cpu",
                  shuffle: bool = False, augment: Augment | None = None, seed: int = 0,
-                 drop_last: bool = False, channels_last: bool = False):
+                 drop_last: bool = False, channels_last: bool = False, rank: int = 0,
+                 world_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch size {batch_size} must be at least 1")
         channels = data.image_shape[0]
@@ -97,6 +103,9 @@ class Batches:
         self.drop_last = drop_last
         self.channels_last = channels_last
         self.epoch = 0
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not one of {world_size} processes")
+        self.rank, self.world_size = int(rank), int(world_size)
         self._mean = torch.tensor(list(mean), dtype=torch.float32,
                                   device=self.device).view(1, -1, 1, 1)
         self._inv_std = 1.0 / torch.tensor(list(std), dtype=torch.float32,
@@ -122,6 +131,15 @@ class Batches:
             out = out.contiguous(memory_format=torch.channels_last)
         return out[0] if single else out
 
+    def share(self, i: int) -> slice:
+        """The positions in the epoch's order of this process's share of global batch
+        ``i``: all of it on one process."""
+        lo = i * self.batch_size
+        count = min(lo + self.batch_size, len(self.y)) - lo
+        base, extra = divmod(count, self.world_size)
+        start = lo + self.rank * base + min(self.rank, extra)
+        return slice(start, start + base + (1 if self.rank < extra else 0))
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch = self.epoch
         self.epoch += 1
@@ -141,16 +159,17 @@ class Batches:
     def _batches(self, order: torch.Tensor, shifts: torch.Tensor | None,
                  flips: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            part = self.share(i)
+            idx = order[part]
             x = self._to_unit(self.x.index_select(0, idx))
             y = self.y.index_select(0, idx)
             if flips is not None:
-                mirror = flips[i * self.batch_size:(i + 1) * self.batch_size]
+                mirror = flips[part]
                 x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(3), x)
                 if self.masks:
                     y = torch.where(mirror.view(-1, 1, 1), y.flip(2), y)
             if shifts is not None:
-                s = shifts[i * self.batch_size:(i + 1) * self.batch_size]
+                s = shifts[part]
                 x = random_crop(x, self.augment.crop_padding, s[:, 0], s[:, 1])
                 if self.masks:
                     y = random_crop(y[:, None], self.augment.crop_padding, s[:, 0], s[:, 1],
