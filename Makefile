@@ -39,6 +39,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/editor_scale.py
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/live_overhead.py --rounds 3
 	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/import_speed.py
+	$(BIN)/python benchmarks/ddp_scaling.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
