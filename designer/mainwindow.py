@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -526,6 +527,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.training.shutdown()
+        for dialog in self.findChildren(QDialog):  # Import, Predict: they die with the window
+            dialog.close()
         self.training_room.before_save()
         dock_layout.save(self, self.settings)
         self.recovery.discard()

@@ -30,17 +30,17 @@ def test_layers_follow_edits_additions_and_deletions(window, qtbot):
     window.canvas.select(["conv2"])
     type_number(window.inspector.editor("out_channels"), 20)
     assert window.doc.graph.params_of("conv2")["out_channels"] == 20
-    qtbot.waitUntil(lambda: table_rows(window) == analysis_rows(window), timeout=2000)
+    qtbot.waitUntil(lambda: table_rows(window) == analysis_rows(window), timeout=10_000)
     conv2 = next(r for r in table_rows(window) if r[0] == "conv2")
     assert conv2[2].startswith("[20,")
 
     added = window.editor.add_block_below_selection("Dropout")  # as the palette does
-    qtbot.waitUntil(lambda: any(r[0] == added for r in table_rows(window)), timeout=2000)
+    qtbot.waitUntil(lambda: any(r[0] == added for r in table_rows(window)), timeout=10_000)
     assert table_rows(window) == analysis_rows(window)
 
     window.canvas.select([added])
     window.editor.delete_selection()
-    qtbot.waitUntil(lambda: all(r[0] != added for r in table_rows(window)), timeout=2000)
+    qtbot.waitUntil(lambda: all(r[0] != added for r in table_rows(window)), timeout=10_000)
     assert table_rows(window) == analysis_rows(window)
 
 
@@ -50,7 +50,7 @@ def test_clicking_a_row_selects_and_frames_its_block(window, qtbot):
     dock = window._docks["Layers"]
     dock.show()
     dock.raise_()
-    qtbot.waitUntil(window.summary.isVisible, timeout=2000)
+    qtbot.waitUntil(window.summary.isVisible, timeout=10_000)
     table = window.summary
     row = next(r for r in range(table.rowCount()) if table.node_id(r) == "fc")
     table.scrollTo(table.model().index(row, 0))

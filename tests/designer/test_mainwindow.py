@@ -139,7 +139,7 @@ def test_impossible_edit_shows_the_error_on_its_block_and_in_problems(window, qt
     window.canvas.select(["conv3"])
     type_number(window.inspector.editor("kernel_size"), 9)
     choose(window.inspector.editor("padding"), "valid")
-    qtbot.waitUntil(lambda: window.problems.count() > 0, timeout=2000)
+    qtbot.waitUntil(lambda: window.problems.count() > 0, timeout=10_000)
     view = window.canvas.node_item("conv3").view
     assert view.error and "larger than" in view.error
     texts = [window.problems.item(i).text() for i in range(window.problems.count())]
