@@ -71,6 +71,13 @@ def _nproc(text: str) -> int | str:
     return value
 
 
+def _nproc_setting(args: argparse.Namespace) -> int | None:
+    """``--nproc`` as the training setting ``nproc`` (0: one per GPU), so the flag and
+    the file's (or the application's) choice are one setting."""
+    nproc = getattr(args, "nproc", None)
+    return 0 if nproc == "gpu" else nproc
+
+
 def _default_out(graph: Graph) -> Path:
     return Path("runs") / run_stem(graph.name)
 
@@ -93,7 +100,7 @@ def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
             batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
             schedule=args.schedule, device=args.device, precision=args.precision,
             compile=args.compile, seed=args.seed, limit=args.limit, init=init,
-            sync_bn=getattr(args, "sync_bn", None))
+            sync_bn=getattr(args, "sync_bn", None), nproc=_nproc_setting(args))
         if args.download and distributed.current().main:
             download(config.dataset, progress=_download_progress(err))
     except (GraphError, ConfigError, DatasetError) as exc:
@@ -102,7 +109,7 @@ def train(args: argparse.Namespace, err: TextIO | None = None) -> int:
     out = Path(args.out) if args.out else _default_out(graph)
     if distributed.launched():
         return _worker(args, graph, config, out, err)
-    if getattr(args, "nproc", None) is not None:
+    if getattr(args, "nproc", None) is not None or config.nproc != 1:
         return _launch(args, config, out, err)
     return _run(args, graph, config, out, err)
 
@@ -177,22 +184,12 @@ def _worker(args: argparse.Namespace, graph: Graph, config, out: Path, err: Text
 
 def _launch(args: argparse.Namespace, config, out: Path, err: TextIO) -> int:
     """``--nproc``: start the workers through torch's launcher and report how it ended."""
-    gpus = distributed.visible_gpus()
-    device = config.device
-    if args.nproc == "gpu":
-        if not gpus:
-            err.write("convas: --nproc gpu starts one process per GPU, but torch sees no CUDA "
-                      "GPU here: use --nproc N to train on N CPU processes\n")
-            return EXIT_INVALID
-        nproc, device = gpus, "cuda"
-    else:
-        nproc = args.nproc
-        if device == "cuda" and nproc > gpus:
-            err.write(f"convas: --nproc {nproc} on CUDA needs one GPU per process but torch "
-                      f"sees {gpus}: use --nproc {gpus or 1}, --nproc gpu, or --device cpu\n")
-            return EXIT_INVALID
-        if device in ("auto", "mps"):  # a GPU each only when there are enough
-            device = "cuda" if device == "auto" and 0 < nproc <= gpus else "cpu"
+    try:  # --nproc or the file's nproc; 0 is one process per GPU
+        nproc, device = distributed.plan(config.nproc, config.device,
+                                         distributed.visible_gpus())
+    except ValueError as exc:
+        err.write(f"convas: {exc}\n")
+        return EXIT_INVALID
     err.write(f"starting {nproc} processes ({'NCCL' if device == 'cuda' else 'gloo'}) "
               f"through torch.distributed.run\n")
     return distributed.launch(_worker_args(args, out, device), nproc, err=err,

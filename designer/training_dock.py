@@ -76,6 +76,7 @@ class TrainingDock(QWidget):
         self.checkpoint: Path | None = None
         self.preview: DatasetPreview | None = None
         self._runs = 0
+        self._processes = 1   # of the current run (nproc: 0 is one per GPU)
         self._init_note = ""
         self._selected: list[str] = []
         self._probe_shown = -1
@@ -271,6 +272,7 @@ class TrainingDock(QWidget):
         self.segmentation.reset()
         self.panel.set_progress(0, 1, 0, 1, "starting…")
         self.panel.set_status("loading the data and building the network…")
+        self._processes = config.nproc
         self.controller.start(self.doc.graph, config, out_dir=out,
                               probe_nodes=self._selected[:1] or self._default_probe())
         return True
@@ -290,6 +292,11 @@ class TrainingDock(QWidget):
             self.panel.set_status("stopping after this step…")
 
     def _pause(self) -> None:
+        if self._processes != 1:  # a paused rank 0 would time the others out
+            self.panel.set_status("Pause is not available while training on several "
+                                  "processes (the others would time out waiting); Stop "
+                                  "saves a checkpoint you can resume from.", error=True)
+            return
         if self.controller is not None:
             self.controller.pause()
             self.panel.set_running(True, paused=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .train_config import device_choice
+
 
 class DeviceError(RuntimeError):
     """The requested device is not available here; the message says what to use instead."""
@@ -78,4 +80,10 @@ def available_devices() -> list[tuple[str, str]]:
     else:
         items.append(("auto", "auto (CPU, no GPU found)"))
     items.append(("cpu", cpu))
+    # several processes (SPEC §10): one per GPU, or CPU processes (gloo) up to the cores
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        items.append((device_choice("cuda", 0), f"all GPUs ({count}, one process each)"))
+    items += [(device_choice("cpu", n), f"{n} processes (CPU)")
+              for n in (2, 4) if n == 2 or cores >= n]
     return items

@@ -30,7 +30,8 @@ import torch
 import torch.distributed as dist
 
 COLLECTIVE_TIMEOUT = 30.0  # seconds any collective may wait for a peer
-__all__ = ["COLLECTIVE_TIMEOUT", "World", "all_sum", "current", "launch", "launched",
+__all__ = ["COLLECTIVE_TIMEOUT", "World", "all_sum", "current", "failure_reason", "launch",
+           "launched",
            "record_failure", "setup", "teardown", "visible_gpus"]
 
 
@@ -102,6 +103,25 @@ def all_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def plan(nproc: int, device: str, gpus: int) -> tuple[int, str]:
+    """How many ranks on which device, for ``convas train --nproc`` and the Training
+    dock alike: ``nproc`` 0 is one per GPU; ``auto`` takes a GPU each only when there
+    are enough. ValueError says what to choose instead, in both places' words."""
+    if nproc == 0:
+        if not gpus:
+            raise ValueError("one process per GPU was asked for, but torch sees no CUDA GPU "
+                             "here: train on CPU processes instead (--nproc N, or "
+                             "'N processes (CPU)' in the Device menu)")
+        return gpus, "cuda"
+    if device == "cuda" and nproc > gpus:
+        raise ValueError(f"{nproc} processes on CUDA need one GPU each, but torch sees "
+                         f"{gpus}: use one process per GPU (--nproc gpu, 'all GPUs') or "
+                         f"CPU processes")
+    if device in ("auto", "mps"):
+        device = "cuda" if device == "auto" and 0 < nproc <= gpus else "cpu"
+    return nproc, device
+
+
 def visible_gpus() -> int:
     """How many CUDA GPUs this process sees (``--nproc gpu`` starts one process each)."""
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -155,7 +175,7 @@ def launch(args: Sequence[str], nproc: int, *, err=None,
         first = exc.get_first_failure()[0]
         ranks = sorted(exc.failures, key=lambda r: (r != first, r))
         for rank in ranks:
-            err.write(f"convas: rank {rank} failed: {_reason(exc.failures[rank])}\n")
+            err.write(f"convas: rank {rank} failed: {failure_reason(exc.failures[rank])}\n")
         err.write(f"convas: the run ended on every process{_saved(checkpoint)}\n")
         return 1
     except RuntimeError as exc:  # the launcher itself: rendezvous, ports, start-up
@@ -170,7 +190,7 @@ def _saved(checkpoint: Path | None) -> str:
     return ""
 
 
-def _reason(failure) -> str:
+def failure_reason(failure) -> str:
     """One line out of torchrun's ProcessFailure: the recorded message, or the signal
     that killed the process, or its exit status."""
     code = failure.exitcode

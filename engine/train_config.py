@@ -193,6 +193,11 @@ class TrainConfig:
         False, label="Sync BatchNorm",
         doc="On several GPU processes (SPEC §10), BatchNorm's statistics over the global "
             "batch instead of each process's share (SyncBatchNorm; needs CUDA)")
+    nproc: int = _describe(
+        1, label="Processes", minimum=0,
+        doc="How many processes train together (SPEC §10): 1, N processes of this machine "
+            "(gloo on the CPU), or 0 for one per visible GPU (NCCL); the batch size is the "
+            "global batch. The Training panel offers them with the device")
     probe_every: int = _describe(
         0, label="Probe every", minimum=0, doc="Steps between feature-map probes (0: never)")
     probe_seconds: float = _describe(
@@ -226,6 +231,23 @@ class TrainConfig:
                 raise ConfigError(f"{s.said()} {value!r} {problem}")
         if self.nesterov and not (self.optimizer == "sgd" and self.momentum > 0):
             raise ConfigError("nesterov needs the sgd optimizer with momentum > 0")
+
+
+def device_choice(device: str, nproc: int = 1) -> str:
+    """One value for a device menu entry that also says how many processes train:
+    ``cpu`` alone, ``cpu*2`` for two CPU processes, ``cuda*gpu`` for one per GPU, so the
+    menu stays one control while the file keeps ``device`` and ``nproc`` apart."""
+    if nproc == 1:
+        return device
+    return f"{device}*{nproc if nproc > 1 else 'gpu'}"
+
+
+def split_device_choice(value: str) -> tuple[str, int]:
+    """``(device, nproc)`` out of a :func:`device_choice` value."""
+    device, _, count = value.partition("*")
+    if not count:
+        return device, 1
+    return device, 0 if count == "gpu" else int(count)
 
 
 _KINDS = {bool: "bool", int: "int", float: "float", str: "text", list: "list", dict: "dict"}

@@ -17,6 +17,7 @@ folders the parent loaded them from, so a design that uses one trains as it anal
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import threading
 import traceback
@@ -46,6 +47,7 @@ class TrainingProcess:
         self._events, child_events = ctx.Pipe(duplex=False)
         child_commands, self._commands = ctx.Pipe(duplex=False)
         self._lock = threading.Lock()
+        self._ranks = config.nproc != 1
         self._process = ctx.Process(
             target=_child_main, name="convas-training", daemon=True,
             args=(child_events, child_commands, graph.dumps(), graph.name, config.to_dict(),
@@ -90,6 +92,11 @@ class TrainingProcess:
     # ---- the process -------------------------------------------------------------------
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id (in a multi-process run, the ranks' launcher)."""
+        return self._process.pid
+
+    @property
     def exitcode(self) -> int | None:
         return self._process.exitcode
 
@@ -100,7 +107,13 @@ class TrainingProcess:
         self._process.join(timeout)
         return not self._process.is_alive()
 
-    def kill(self) -> None:
+    def kill(self, grace: float = 10.0) -> None:
+        """End the child now. A multi-process run's child first gets SIGTERM and
+        ``grace`` seconds, in which torch's launcher ends the ranks; then SIGKILL (the
+        ranks die with it, see engine.train_ranks)."""
+        if self._ranks and self._process.is_alive():
+            self._process.terminate()
+            self._process.join(grace)
         if self._process.is_alive():
             self._process.kill()
         self._process.join(5)
@@ -139,6 +152,23 @@ def _child_main(events: Connection, commands: Connection, graph_text: str, graph
     def send(event: Event) -> None:  # the training thread, and this one for failures
         with lock:
             events.send(event)
+
+    if config.get("nproc", 1) != 1:  # several processes: this one launches and relays
+        from .train_ranks import run_ranks
+
+        job = dict(graph_text=graph_text, graph_name=graph_name, config=config,
+                   out_dir=out_dir, resume=resume, dataset=dataset, probe_nodes=probe_nodes,
+                   report_interval=report_interval, threads=threads,
+                   plugin_folders=plugin_folders)
+        try:
+            run_ranks(send, commands, job)
+        except BaseException as exc:  # noqa: BLE001 - said to the parent, not lost
+            with contextlib.suppress(OSError, ValueError):
+                send(FailedEvent("error", f"unexpected {type(exc).__name__}: {exc}",
+                                 details=traceback.format_exc()))
+        finally:
+            events.close()
+        return
 
     trainer = Trainer(Graph.loads(graph_text, graph_name), TrainConfig.from_dict(config),
                       callback=send, out_dir=out_dir, resume=resume, dataset=dataset,

@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.train_config import Setting, panel_settings, setting
+from engine.train_config import Setting, device_choice, panel_settings, setting, split_device_choice
 
 from .gallery import ImageGallery
 
@@ -346,11 +346,21 @@ class TrainingPanel(QWidget):
     # settings ---------------------------------------------------------------------------
 
     def settings(self) -> dict[str, Any]:
-        """Every shown setting's value, keyed as in the ``training`` object."""
-        return {s.name: self._value(s) for s in self.settings_shown}
+        """Every shown setting's value, keyed as in the ``training`` object, and ``nproc``
+        when the device entry trains on several processes (the device menu offers them:
+        one control for where and on how many processes, the file keeps them apart)."""
+        values = {s.name: self._value(s) for s in self.settings_shown}
+        if "device" in self.editors and self._nproc() != 1:
+            values["nproc"] = self._nproc()
+        return values
+
+    def _nproc(self) -> int:
+        return split_device_choice(self.editors["device"].currentData() or "")[1]
 
     def _value(self, s: Setting) -> Any:
         editor = self.editors[s.name]
+        if s.name == "device":
+            return split_device_choice(editor.currentData() or s.default)[0]
         if isinstance(editor, QComboBox):
             return editor.currentData()
         if isinstance(editor, QCheckBox):
@@ -365,12 +375,25 @@ class TrainingPanel(QWidget):
         self._quiet = True
         try:
             for s in self.settings_shown:
-                if s.name in d:
+                if s.name == "device" and ("device" in d or "nproc" in d):
+                    self._show_device(s, d)
+                elif s.name in d:
                     self._show(s, d[s.name])
             if "init" in d:
                 self.set_init(d["init"] if isinstance(d["init"], str) else "")
         finally:
             self._quiet = False
+
+    def _show_device(self, s: Setting, d: dict[str, Any]) -> None:
+        """The device menu's entry for ``device`` on ``nproc`` processes (added when the
+        menu lacks it, e.g. 3 processes from a file)."""
+        device = d.get("device", self._value(s))
+        nproc = d.get("nproc", 1)
+        if not isinstance(device, str) or not device:
+            return
+        if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 0:
+            nproc = 1
+        _select(self.editors[s.name], device_choice(device, nproc), add=nproc != 1)
 
     def _show(self, s: Setting, value: Any) -> None:
         editor = self.editors[s.name]
@@ -401,7 +424,10 @@ class TrainingPanel(QWidget):
         """A person changed one setting: say which, and its new value."""
         if not self._quiet:
             described = next(s for s in self.settings_shown if s.name == name)
-            self.settings_changed.emit({name: self._value(described)})
+            change = {name: self._value(described)}
+            if name == "device":  # the entry also says how many processes
+                change["nproc"] = self._nproc()
+            self.settings_changed.emit(change)
 
     def _browse(self, s: Setting) -> None:
         path = QFileDialog.getExistingDirectory(self, f"{s.label}: a folder")
