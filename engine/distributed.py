@@ -25,14 +25,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
+if TYPE_CHECKING:
+    from torch.distributed.launcher.api import LaunchConfig
+
 COLLECTIVE_TIMEOUT = 30.0  # seconds any collective may wait for a peer
 __all__ = ["COLLECTIVE_TIMEOUT", "World", "all_sum", "current", "failure_reason", "launch",
-           "launched",
-           "record_failure", "setup", "teardown", "visible_gpus"]
+           "launched", "plan", "record_failure", "setup", "standalone_config", "teardown",
+           "visible_gpus"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,19 @@ def all_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def standalone_config(nproc: int) -> LaunchConfig:
+    """torchrun --standalone as a LaunchConfig: one machine, a rendezvous on a free
+    port, no restarts, ranks watched every 0.1 s; torchrun's own log lines ("shutting
+    down workers", "failed (exitcode: 1)") silenced, since the caller says it better."""
+    from torch.distributed.launcher.api import LaunchConfig
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    return LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc,
+                        run_id=f"convas-{uuid.uuid4().hex[:8]}", rdzv_backend="c10d",
+                        rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
+                        start_method="spawn")
+
+
 def plan(nproc: int, device: str, gpus: int) -> tuple[int, str]:
     """How many ranks on which device, for ``convas train --nproc`` and the Training
     dock alike: ``nproc`` 0 is one per GPU; ``auto`` takes a GPU each only when there
@@ -153,19 +170,14 @@ def launch(args: Sequence[str], nproc: int, *, err=None,
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    from torch.distributed.launcher.api import elastic_launch
 
     err = err or sys.stderr
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # torchrun's own log lines ("shutting down workers", "failed (exitcode: 1)") say
     # nothing the lines below don't.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc,
-                          run_id=f"convas-{uuid.uuid4().hex[:8]}", rdzv_backend="c10d",
-                          rdzv_endpoint="localhost:0", max_restarts=0,
-                          monitor_interval=0.1, start_method="spawn")
     try:
-        elastic_launch(config, sys.executable)("-u", "-m", "designer", *args)
+        elastic_launch(standalone_config(nproc), sys.executable)("-u", "-m", "designer", *args)
     except SignalException as exc:
         name = signal.Signals(exc.sigval).name
         err.write(f"convas: {name} received: every process of the run stopped"

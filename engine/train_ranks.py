@@ -83,21 +83,16 @@ def _launch(nproc: int, path: str) -> str | None:
 
     The ranks are programs (``python -m engine.train_ranks``), not multiprocessing
     children: the training child is a daemonic process, which may not have those."""
-    import logging
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    from torch.distributed.launcher.api import elastic_launch
 
-    from .distributed import failure_reason
+    from .distributed import failure_reason, standalone_config
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc,
-                          run_id=f"convas-{os.getpid()}", rdzv_backend="c10d",
-                          rdzv_endpoint="localhost:0", max_restarts=0,
-                          monitor_interval=0.1, start_method="spawn")
     try:
-        elastic_launch(config, sys.executable)("-u", "-m", "engine.train_ranks", path)
+        elastic_launch(standalone_config(nproc), sys.executable)(
+            "-u", "-m", "engine.train_ranks", path)
     except SignalException as exc:
         return f"the launcher got {signal.Signals(exc.sigval).name}"
     except ChildFailedError as exc:  # the first failure: the others followed from it
