@@ -19,14 +19,13 @@ from PySide6.QtWidgets import QFileDialog
 
 from designer.cli_predict import describe
 from engine import Graph
-from engine.data import load_dataset
 from engine.predict import load_predictor, predict
 from engine.train import Trainer
 from engine.train_config import TrainConfig
 from widgets.segmentation import overlay
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from data_fixtures import squares_dataset  # noqa: E402 - a tiny segmentation set
+from data_fixtures import squares_dataset, train_xo_classifier  # noqa: E402
 from graph_builders import build  # noqa: E402
 
 torch.set_num_threads(1)
@@ -47,12 +46,9 @@ def save_png(x: torch.Tensor, path: Path) -> Path:
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
     out = tmp_path_factory.mktemp("xo")
-    data = load_dataset("shapes", classes=["X", "O"], options={"count": 160}, seed=3)
-    cfg = TrainConfig.from_dict({"epochs": 1, "batch_size": 32, "lr": 3e-3, "device": "cpu"})
-    trainer = Trainer(template("x_vs_o"), cfg, dataset=data, out_dir=out, report_interval=0)
-    trainer.run()
+    trainer = train_xo_classifier(out)
     images = tmp_path_factory.mktemp("xo-images")
-    files = [save_png(data.val.x[i], images / f"{i}.png") for i in range(2)]
+    files = [save_png(trainer.dataset.val.x[i], images / f"{i}.png") for i in range(2)]
     return trainer.graph, out / "model.pt", files
 
 

@@ -177,3 +177,22 @@ def squares_dataset(train_count: int, val_count: int,
     data.task = "segmentation"  # the field engine.data's loaders set (SPEC §7)
     return data
 
+
+
+def train_xo_classifier(out: Path):
+    """The X-vs-O template trained one epoch on 160 `shapes` images (seed 3), its
+    checkpoint in ``out``: the small trained classifier the predict tests share."""
+    from importlib import resources
+
+    from engine import Graph
+    from engine.data import load_dataset
+    from engine.train import Trainer
+    from engine.train_config import TrainConfig
+
+    text = (resources.files("resources") / "templates" / "x_vs_o.convas.json").read_text()
+    data = load_dataset("shapes", classes=["X", "O"], options={"count": 160}, seed=3)
+    cfg = TrainConfig.from_dict({"epochs": 1, "batch_size": 32, "lr": 3e-3, "device": "cpu"})
+    trainer = Trainer(Graph.loads(text, "x_vs_o"), cfg, dataset=data, out_dir=out,
+                      report_interval=0)
+    trainer.run()
+    return trainer

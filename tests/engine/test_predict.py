@@ -9,12 +9,11 @@ from importlib import resources
 import numpy as np
 import pytest
 import torch
-from data_fixtures import squares_dataset
+from data_fixtures import squares_dataset, train_xo_classifier
 from graph_builders import build
 from PIL import Image
 
 from engine import Graph
-from engine.data import load_dataset
 from engine.predict import PredictError, image_files, load_predictor, palette, predict, read_image
 from engine.tasks import segmentation_metrics
 from engine.train import Trainer
@@ -37,11 +36,7 @@ def save_png(x: torch.Tensor, path) -> None:
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
     out = tmp_path_factory.mktemp("xo")
-    data = load_dataset("shapes", classes=["X", "O"], options={"count": 160}, seed=3)
-    cfg = TrainConfig.from_dict({"epochs": 1, "batch_size": 32, "lr": 3e-3, "device": "cpu"})
-    trainer = Trainer(template("x_vs_o"), cfg, dataset=data, out_dir=out, report_interval=0)
-    trainer.run()
-    return trainer, out
+    return train_xo_classifier(out), out
 
 
 def test_classification_on_saved_pngs_equals_the_model_on_the_dataset(classifier, tmp_path):
