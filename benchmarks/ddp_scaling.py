@@ -23,6 +23,11 @@ also uses, the efficiency falls with that ceiling; "of those" is DDP's own cost.
     python benchmarks/ddp_scaling.py                    # X vs O and ResNet-18, 1 and 2
     python benchmarks/ddp_scaling.py --models resnet18 --images 768 --epochs 4
     python benchmarks/ddp_scaling.py --batch 64         # the same global batch for both
+    python benchmarks/ddp_scaling.py --device cuda      # one process against --nproc gpu
+
+On CUDA the comparison is one process against ``--nproc gpu`` (one process per visible
+GPU over NCCL; on a one-GPU machine, world size 1, which measures what the launcher,
+NCCL and DistributedDataParallel cost), and the "independent" columns are left out.
 
 ResNet-18 is the template with its Input at 3×32×32 and 10 classes, on random
 CIFAR-sized images (the content does not change the speed). Run it on an otherwise
@@ -46,10 +51,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "resources" / "templates"
 
 
+DEVICE = "cpu"
+
+
 def xo_design(folder: Path, batch: int | None, epochs: int,
               images: int) -> tuple[Path, list[str]]:
     graph = json.loads((TEMPLATES / "x_vs_o.convas.json").read_text())
-    graph["training"].update(epochs=epochs, device="cpu", val_fraction=0.0,
+    graph["training"].update(epochs=epochs, device=DEVICE, val_fraction=0.0,
                              batch_size=batch or graph["training"]["batch_size"])
     path = folder / "xo.convas.json"
     path.write_text(json.dumps(graph))
@@ -67,7 +75,7 @@ def resnet_design(folder: Path, batch: int | None, epochs: int,
             node["params"]["out_features"] = 10
     graph["training"] = dict(dataset=str(folder / "random32.npz"), epochs=epochs,
                              batch_size=batch, optimizer="sgd", lr=0.01, momentum=0.9,
-                             device="cpu", val_fraction=0.0)
+                             device=DEVICE, val_fraction=0.0)
     rng = np.random.default_rng(0)
     np.savez(folder / "random32.npz", x=rng.integers(0, 256, (images, 32, 32, 3), np.uint8),
              y=np.arange(images) % 10)
@@ -79,7 +87,8 @@ def resnet_design(folder: Path, batch: int | None, epochs: int,
 MODELS = {"xvso": xo_design, "resnet18": resnet_design}
 
 
-def images_per_second(design: Path, extra: list[str], nproc: int, out: Path) -> float:
+def images_per_second(design: Path, extra: list[str], nproc: int | str,
+                      out: Path) -> float:
     """One run; the best epoch after the first, in training images per second."""
     return _runs(design, extra, out, nproc=nproc)
 
@@ -96,14 +105,14 @@ def ceiling(design: Path, extra: list[str], nproc: int, out: Path) -> float:
     return _runs(half, extra, out, copies=nproc)
 
 
-def _runs(design: Path, extra: list[str], out: Path, *, nproc: int = 1,
+def _runs(design: Path, extra: list[str], out: Path, *, nproc: int | str = 1,
           copies: int = 1) -> float:
     """``copies`` runs at once, each the best epoch after the first, images/s summed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = []
     for i in range(copies):
         command = [sys.executable, "-m", "designer", "train", str(design), "--out",
-                   str(out / str(i)), *extra, *(["--nproc", str(nproc)] if nproc > 1 else [])]
+                   str(out / str(i)), *extra, *(["--nproc", str(nproc)] if nproc != 1 else [])]
         procs.append((command, out / str(i), subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True)))
@@ -134,7 +143,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--images", type=int, default=1024, help="training images")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each, best kept")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: one process against --nproc gpu")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    if DEVICE == "cuda":
+        import torch
+        args.nproc = torch.cuda.device_count()
+        if not args.nproc:
+            raise SystemExit("--device cuda: CUDA sees no GPU here")
+        print(f"{args.nproc} × {torch.cuda.get_device_name(0)}, torch {torch.__version__}; "
+              f"{args.nproc} processes = --nproc gpu (NCCL)")
     print(f"{'model':<10} {'batch':>6} {'1 process':>12} {f'{args.nproc} processes':>13} "
           f"{'efficiency':>11} {f'{args.nproc} independent':>15} {'of those':>9}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,13 +164,15 @@ def main() -> None:
             one = many = free = 0.0
             for _ in range(args.repeat):
                 one = max(one, images_per_second(design, extra, 1, folder / f"{name}-1"))
-                many = max(many, images_per_second(design, extra, args.nproc,
-                                                   folder / f"{name}-n"))
-                free = max(free, ceiling(design, extra, args.nproc, folder / f"{name}-c"))
+                many = max(many, images_per_second(
+                    design, extra, "gpu" if DEVICE == "cuda" else args.nproc,
+                    folder / f"{name}-n"))
+                if DEVICE == "cpu":
+                    free = max(free, ceiling(design, extra, args.nproc, folder / f"{name}-c"))
             batch = json.loads(design.read_text())["training"]["batch_size"]
             print(f"{name:<10} {batch:>6} {one:>10.0f}/s {many:>11.0f}/s "
-                  f"{many / (args.nproc * one):>11.2f} {free:>13.0f}/s {many / free:>9.2f}",
-                  flush=True)
+                  f"{many / (args.nproc * one):>11.2f}"
+                  + (f" {free:>13.0f}/s {many / free:>9.2f}" if free else ""), flush=True)
 
 
 if __name__ == "__main__":
