@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The named datasets (engine.data's BUILTIN + DOWNLOADABLE, which import torch).
-DATASETS = ("shapes", "digits", "shapes-seg", "mnist", "fashion-mnist", "cifar10")
+DATASETS = ("shapes", "digits", "shapes-seg", "shapes-det", "mnist", "fashion-mnist",
+            "cifar10")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -126,9 +127,10 @@ def _describe(default: Any = dataclasses.MISSING, *, label: str, doc: str,
 class TrainConfig:
     dataset: str = _describe(
         "shapes", label="Dataset", choices=DATASETS, paths=(".npz",), panel=True,
-        doc="A built-in set (shapes, digits, shapes-seg), one Convas downloads (mnist, "
-            "fashion-mnist, cifar10), an image folder (one sub-folder per class, or images/ "
-            "and masks/ for segmentation), or a .npz file with x and y arrays")
+        doc="A built-in set (shapes, digits, shapes-seg, shapes-det), one Convas downloads "
+            "(mnist, fashion-mnist, cifar10), an image folder (one sub-folder per class, "
+            "images/ and masks/ for segmentation, or images/ and labels/ in the YOLO layout "
+            "for detection), or a .npz file with x and y arrays")
     classes: list[str] | None = _describe(
         None, label="Classes", doc="Train on these classes of the dataset only (all if null)")
     limit: int | None = _describe(

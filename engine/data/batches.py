@@ -57,6 +57,31 @@ def random_crop(x: torch.Tensor, padding: int, dy: torch.Tensor,
     return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
 
 
+def flip_boxes(y: torch.Tensor, width: int, mirror: torch.Tensor) -> torch.Tensor:
+    """Box rows [N, M, 5] of images mirrored where ``mirror`` [N] is true: x1, x2 become
+    width − x2, width − x1. Padding rows (class −1, zeros) stay untouched."""
+    flipped = y.clone()
+    flipped[..., 1] = width - y[..., 3]
+    flipped[..., 3] = width - y[..., 1]
+    keep = (mirror[:, None] & (y[..., 0] >= 0))[..., None]
+    return torch.where(keep, flipped, y)
+
+
+def shift_boxes(y: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor,
+                size: tuple[int, int]) -> torch.Tensor:
+    """Box rows [N, M, 5] of images cropped as ``random_crop`` crops them: moved by
+    (padding − dx, padding − dy), clipped to the image, and turned into padding rows
+    (class −1, zeros) where nothing of a box is left inside."""
+    h, w = size
+    moved = y.clone()
+    moved[..., 1::2] = (y[..., 1::2] + (padding - dx)[:, None, None]).clamp(0, w)
+    moved[..., 2::2] = (y[..., 2::2] + (padding - dy)[:, None, None]).clamp(0, h)
+    alive = ((y[..., 0] >= 0) & (moved[..., 3] > moved[..., 1])
+             & (moved[..., 4] > moved[..., 2]))
+    empty = torch.tensor([-1.0, 0.0, 0.0, 0.0, 0.0], dtype=y.dtype, device=y.device)
+    return torch.where(alive[..., None], moved, empty)
+
+
 class Batches:
     """Iterates (x, y) batches of an ImageSet held as tensors on ``device``: the whole set
     is moved to the device once (kept as uint8 if it is uint8) and each batch is
@@ -65,7 +90,10 @@ class Batches:
 
     ``y`` is an int64 class index per image ([N]), or, for segmentation, a mask per
     image ([N, H, W], IGNORE where no class applies): masks stay uint8 on the device and
-    become int64 per batch, flipped and cropped exactly as their images.
+    become int64 per batch, flipped and cropped exactly as their images. For detection,
+    float32 box rows per image ([N, M, 5], ``(class, x1, y1, x2, y2)``, class −1 for
+    padding): they stay float32, mirrored and shifted with their images (a box shifted
+    wholly out of the image becomes a padding row).
 
     Each ``iter()`` is one epoch with its own shuffle, deterministic from ``seed`` and
     the epoch number (``epoch`` counts the epochs started; set it to resume a run).
@@ -90,12 +118,16 @@ class Batches:
         self.device = torch.device(device)
         x = data.x if data.x.dtype == torch.uint8 else data.x.to(torch.float32)
         self.x = x.to(self.device)
-        self.masks = data.y.dim() == 3
+        self.boxes = data.y.dim() == 3 and data.y.is_floating_point()
+        self.masks = data.y.dim() == 3 and not self.boxes
         if self.masks and tuple(data.y.shape[1:]) != tuple(data.x.shape[2:]):
             raise ValueError(f"masks of {tuple(data.y.shape[1:])} pixels do not match the "
                              f"{tuple(data.x.shape[2:])} images")
-        self.y = (data.y.to(self.device) if self.masks and data.y.dtype == torch.uint8
-                  else data.y.to(self.device, torch.int64))
+        if self.boxes:
+            self.y = data.y.to(self.device, torch.float32)
+        else:
+            self.y = (data.y.to(self.device) if self.masks and data.y.dtype == torch.uint8
+                      else data.y.to(self.device, torch.int64))
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.augment = augment if augment is not None and augment.active else None
@@ -168,12 +200,17 @@ class Batches:
                 x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(3), x)
                 if self.masks:
                     y = torch.where(mirror.view(-1, 1, 1), y.flip(2), y)
+                elif self.boxes:
+                    y = flip_boxes(y, x.shape[3], mirror)
             if shifts is not None:
                 s = shifts[part]
                 x = random_crop(x, self.augment.crop_padding, s[:, 0], s[:, 1])
                 if self.masks:
                     y = random_crop(y[:, None], self.augment.crop_padding, s[:, 0], s[:, 1],
                                     fill=IGNORE)[:, 0]
+                elif self.boxes:
+                    y = shift_boxes(y, self.augment.crop_padding, s[:, 0], s[:, 1],
+                                    (x.shape[2], x.shape[3]))
             if self.masks:
                 y = y.to(torch.int64)  # augmented while still uint8: an eighth of the bytes
             x = (x - self._mean) * self._inv_std

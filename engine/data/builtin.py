@@ -1,4 +1,5 @@
-"""The data sets that need no file and no network: ``shapes``, ``digits``, ``shapes-seg``."""
+"""The data sets that need no file and no network: ``shapes``, ``digits``, ``shapes-seg``,
+``shapes-det``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 from .prepare import Raw
 from .sets import DatasetError
 from .shapes import make_shapes
+from .shapes_det import make_shapes_det
 from .shapes_seg import make_shapes_seg
 
-BUILTIN: tuple[str, ...] = ("shapes", "digits", "shapes-seg")
+BUILTIN: tuple[str, ...] = ("shapes", "digits", "shapes-seg", "shapes-det")
 
 
 def load_shapes(*, seed: int, classes: Sequence[str] | None,
@@ -27,6 +29,13 @@ def load_shapes_seg(*, seed: int, classes: Sequence[str] | None,
     """Glyphs with their masks; ``classes`` picks the glyphs (background is class 0)."""
     x, masks, names = make_shapes_seg(seed=seed, classes=classes, options=options)
     return Raw(x, masks, names, task="segmentation")
+
+
+def load_shapes_det(*, seed: int, classes: Sequence[str] | None,
+                    options: Mapping[str, Any] | None) -> Raw:
+    """Glyphs with their boxes; ``classes`` picks the glyphs drawn, numbered in that order."""
+    x, boxes, names = make_shapes_det(seed=seed, classes=classes, options=options)
+    return Raw(x, boxes, names, task="detection")
 
 
 def load_digits() -> Raw:
@@ -47,6 +56,8 @@ def load_builtin(name: str, *, seed: int, classes: Sequence[str] | None,
         return load_shapes(seed=seed, classes=classes, options=options)
     if name == "shapes-seg":
         return load_shapes_seg(seed=seed, classes=classes, options=options)
+    if name == "shapes-det":
+        return load_shapes_det(seed=seed, classes=classes, options=options)
     if options:
         raise DatasetError(f"{name} takes no options, got {', '.join(map(str, options))}")
     return load_digits()

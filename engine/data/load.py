@@ -1,7 +1,7 @@
 """``load_dataset``: from a name or a path to a ``Dataset``.
 
-Names come first (``shapes``, ``digits``, ``shapes-seg``, ``mnist``, ``fashion-mnist``,
-``cifar10``);
+Names come first (``shapes``, ``digits``, ``shapes-seg``, ``shapes-det``, ``mnist``,
+``fashion-mnist``, ``cifar10``);
 anything else is a path, and a folder's format is recognised from its files. Every
 message for a source that cannot be used lists what can.
 """
@@ -24,12 +24,15 @@ from .npz import load_npz
 from .prepare import Raw, build_dataset
 from .segfolder import is_seg_folder, load_seg_folder
 from .sets import Dataset, DatasetError
+from .yolofolder import is_yolo_folder, load_yolo_folder
 
 ALIASES: dict[str, str] = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
                            "cifar-10": "cifar10", "cifar_10": "cifar10",
-                           "shapes_seg": "shapes-seg", "shapesseg": "shapes-seg"}
+                           "shapes_seg": "shapes-seg", "shapesseg": "shapes-seg",
+                           "shapes_det": "shapes-det", "shapesdet": "shapes-det"}
 _WHAT = ("an IDX/CIFAR folder, an image folder, a segmentation folder (images/ and "
-         "masks/, or PASCAL VOC) or an .npz file")
+         "masks/, or PASCAL VOC), a YOLO detection folder (images/ and labels/) or an "
+         ".npz file")
 _HINT = {"mnist": "the folder with the IDX files", "fashion-mnist": "the folder with the IDX files",
          "cifar10": "the folder with the CIFAR-10 binary files (cifar-10-batches-bin)"}
 
@@ -76,6 +79,8 @@ def _load_folder(folder: Path, source: str,
                         or "fashion" in source.lower())
     if cifar_folder(folder) is not None:
         return load_cifar(folder)
+    if is_yolo_folder(folder):      # before is_seg_folder, which takes any images/
+        return load_yolo_folder(folder, image_shape)
     if is_seg_folder(folder):
         return load_seg_folder(folder, image_shape)
     if is_image_folder(folder) or any(p.is_dir() for p in folder.iterdir()):
@@ -83,7 +88,8 @@ def _load_folder(folder: Path, source: str,
     if not any(folder.iterdir()):
         raise DatasetError(f"{folder} is empty: a dataset folder holds IDX files "
                            "(MNIST), CIFAR-10 binary batches, one sub-folder of images per "
-                           "class, or images/ and masks/ for segmentation")
+                           "class, images/ and masks/ for segmentation, or images/ and "
+                           "labels/ for detection")
     raise DatasetError(f"{folder} holds no train-images-idx3-ubyte, no data_batch_1.bin and "
                        f"no class sub-folders: pass {_WHAT}")
 
@@ -120,11 +126,15 @@ def load_dataset(source: str, *, val_fraction: float = 0.2, seed: int = 0,
     0..k-1 in the given order. ``limit`` / ``val_limit`` cap the training / validation
     images, drawn evenly from the classes. For a segmentation set the split and limits
     draw images at random, and ``classes`` keeps the named classes and ignores (255) the
-    other classes' pixels. ``image_shape`` (C, H, W) applies where the images have no
-    fixed size (image and segmentation folders; masks resize by nearest neighbour).
+    other classes' pixels; for a detection set likewise, ``classes`` keeping only the
+    named classes' boxes (an image left without a box stays, as a background image).
+    ``image_shape`` (C, H, W) applies where the images have no fixed size (image,
+    segmentation and detection folders; masks resize by nearest neighbour, boxes scale
+    with their images).
     ``root`` is where named downloadable sets live; ``download`` fetches one that is not
-    there. ``options`` are dataset-specific (shapes, shapes-seg: size, count, noise).
-    ``Dataset.task`` says whether the labels are one class an image or a mask (SPEC §7).
+    there. ``options`` are dataset-specific (shapes, shapes-seg, shapes-det: size, count,
+    noise). ``Dataset.task`` says whether the labels are one class an image, a mask or
+    boxes (SPEC §7).
     """
     source = os.fspath(source)
     if not 0 <= val_fraction < 1:
@@ -145,8 +155,8 @@ def load_dataset(source: str, *, val_fraction: float = 0.2, seed: int = 0,
             raw = _load_named(key, root, download)
         else:
             raw = _load_path(source, tuple(image_shape) if image_shape else None)
-    if key == "shapes-seg":
-        classes = None      # drawn only the chosen glyphs, with background as class 0
+    if key in ("shapes-seg", "shapes-det"):
+        classes = None      # drawn only the chosen glyphs (shapes-seg: background is class 0)
     return build_dataset(key or source, raw, val_fraction=val_fraction, seed=seed,
                          classes=classes, limit=None if limit is None else int(limit),
                          val_limit=None if val_limit is None else int(val_limit))

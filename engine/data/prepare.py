@@ -24,7 +24,9 @@ class Raw:
 
     ``val`` is set where the source has its own test split (MNIST's t10k files,
     CIFAR's test batch); otherwise the training images are split. For
-    ``task="segmentation"`` the labels are uint8 masks [N, H, W] (255 = ignore).
+    ``task="segmentation"`` the labels are uint8 masks [N, H, W] (255 = ignore); for
+    ``task="detection"`` float32 boxes [N, M, 5], rows ``(class, x1, y1, x2, y2)`` in
+    pixels of the images as stored, padded with rows of class -1 (M ≥ 1).
     """
 
     x: np.ndarray
@@ -51,6 +53,8 @@ def select_classes(raw: Raw, wanted: Sequence[str]) -> Raw:
                            f"{', '.join(raw.classes)}")
     if raw.task == "segmentation":
         return _select_mask_classes(raw, names)
+    if raw.task == "detection":
+        return _select_box_classes(raw, names)
     lookup = np.full(len(raw.classes), -1, dtype=np.int64)
     for new, name in enumerate(names):
         lookup[raw.classes.index(name)] = new
@@ -77,9 +81,28 @@ def _select_mask_classes(raw: Raw, names: list[str]) -> Raw:
     return Raw(raw.x, lookup[raw.y], names, raw.val_x, val_y, raw.task)
 
 
+def _select_box_classes(raw: Raw, names: list[str]) -> Raw:
+    """Boxes of the named classes relabelled 0..k-1 in ``names``' order; other boxes are
+    dropped (their rows become padding), and every image stays, with or without boxes:
+    an image with no box of a class teaches the detector to find none there."""
+    lookup = np.full(len(raw.classes) + 1, -1.0, dtype=np.float32)   # index -1: padding
+    for new, name in enumerate(names):
+        lookup[raw.classes.index(name)] = new
+
+    def keep(y: np.ndarray) -> np.ndarray:
+        label = lookup[y[:, :, 0].astype(np.int64)]
+        out = np.where((label >= 0)[..., None], y, np.float32(0)).astype(np.float32)
+        out[:, :, 0] = label
+        order = np.argsort(label < 0, axis=1, kind="stable")   # kept boxes first
+        return np.take_along_axis(out, order[:, :, None], axis=1)
+
+    val_y = None if raw.val_y is None else keep(raw.val_y)
+    return Raw(raw.x, keep(raw.y), names, raw.val_x, val_y, raw.task)
+
+
 def random_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val) of a shuffled split, both sorted: masks have no one class to
-    stratify by. Two or more images keep at least one on each side."""
+    """Indices (train, val) of a shuffled split, both sorted: masks and box lists have no
+    one class to stratify by. Two or more images keep at least one on each side."""
     idx = np.random.default_rng(seed).permutation(n)
     n_val = round(n * val_fraction)
     if val_fraction > 0 and n >= 2:
@@ -131,11 +154,15 @@ def stratified_subset(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.argsort(keys, kind="stable")[:limit])
 
 
-def _image_set(x: np.ndarray, y: np.ndarray) -> ImageSet:
+_LABEL_DTYPES = {"classification": np.int64, "segmentation": np.uint8,
+                 "detection": np.float32}
+
+
+def _image_set(x: np.ndarray, y: np.ndarray, task: str) -> ImageSet:
     # Writable and contiguous: arrays read with frombuffer are read-only views of bytes.
     x = np.require(x if x.dtype == np.uint8 else x.astype(np.float32, copy=False),
                    requirements=["C", "W"])
-    y = np.require(y, dtype=np.uint8 if y.ndim == 3 else np.int64, requirements=["C", "W"])
+    y = np.require(y, dtype=_LABEL_DTYPES[task], requirements=["C", "W"])
     return ImageSet(torch.from_numpy(x), torch.from_numpy(y))
 
 
@@ -148,22 +175,22 @@ def build_dataset(name: str, raw: Raw, *, val_fraction: float, seed: int,
     if len(raw.y) == 0:
         raise DatasetError(f"{name} holds no training images"
                            + (" of the chosen classes" if classes is not None else ""))
-    masks = raw.task == "segmentation"
+    at_random = raw.task != "classification"   # masks or boxes: no class to stratify by
     if raw.val_x is not None and raw.val_y is not None:
         x, y, vx, vy = raw.x, raw.y, raw.val_x, raw.val_y
     else:
-        train_idx, val_idx = (random_split(len(raw.y), val_fraction, seed) if masks
+        train_idx, val_idx = (random_split(len(raw.y), val_fraction, seed) if at_random
                               else stratified_split(raw.y, val_fraction, seed))
         x, y, vx, vy = raw.x[train_idx], raw.y[train_idx], raw.x[val_idx], raw.y[val_idx]
     if limit is not None:
-        keep = (random_subset(len(y), limit, seed) if masks
+        keep = (random_subset(len(y), limit, seed) if at_random
                 else stratified_subset(y, limit, seed))
         x, y = x[keep], y[keep]
     if val_limit is not None:
-        keep = (random_subset(len(vy), val_limit, seed + 1) if masks
+        keep = (random_subset(len(vy), val_limit, seed + 1) if at_random
                 else stratified_subset(vy, val_limit, seed + 1))
         vx, vy = vx[keep], vy[keep]
-    train, val = _image_set(x, y), _image_set(vx, vy)
+    train, val = _image_set(x, y, raw.task), _image_set(vx, vy, raw.task)
     mean, std = channel_stats(train.x)
     return Dataset(name=name, train=train, val=val, classes=list(raw.classes),
                    mean=mean, std=std, task=raw.task)

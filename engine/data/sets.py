@@ -21,7 +21,9 @@ class ImageSet:
     """Images ``x`` [N, C, H, W] (uint8 0..255 or float32 0..1, on the CPU) and labels ``y``.
 
     ``y`` is int64 [N] for classification; for segmentation a uint8 mask [N, H, W] of
-    class indices, the images' H×W, with 255 marking pixels to ignore.
+    class indices, the images' H×W, with 255 marking pixels to ignore; for detection
+    float32 [N, M, 5], rows ``(class, x1, y1, x2, y2)`` in input pixels, M the most boxes
+    an image of the set has (at least 1), unused rows class -1 and zeros.
     """
 
     x: torch.Tensor
@@ -42,8 +44,8 @@ class Dataset:
 
     ``mean`` and ``std`` are per channel on the 0..1 scale, measured on ``train`` only,
     so validation images are normalised exactly as unseen images will be. ``task`` is
-    what the labels mean: "classification" (one class an image) or "segmentation"
-    (one class a pixel), as the Output block's ``task`` (SPEC §7).
+    what the labels mean: "classification" (one class an image), "segmentation"
+    (one class a pixel) or "detection" (boxes), as the Output block's ``task`` (SPEC §7).
     """
 
     name: str
@@ -65,7 +67,7 @@ class Dataset:
     def describe(self) -> str:
         """One line for the command line and the status bar:
         'mnist: 60,000 train / 10,000 val images, 1×28×28, 10 classes'; a
-        segmentation set ends with ', segmentation'."""
+        segmentation or detection set ends with ', segmentation' or ', detection'."""
         c, h, w = self.image_shape
         kind = "" if self.task == "classification" else f", {self.task}"
         return (f"{self.name}: {len(self.train):,} train / {len(self.val):,} val images, "
