@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import PySide6  # noqa: F401  (before anything that may import pyqtgraph)
 import pytest
 from PySide6.QtCore import QMimeData, Qt
@@ -9,7 +11,19 @@ from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QApplication
 
 from engine.blocks import CATALOGUE, CATEGORIES
-from widgets.palette import MIME_TYPE, TYPE_ROLE, Palette, block_mime_data
+from engine.graph import Graph
+from widgets.palette import (
+    DESIGN,
+    DESIGN_HINT,
+    LIBRARY,
+    LIBRARY_HINT,
+    LIBRARY_MIME,
+    MIME_TYPE,
+    TYPE_ROLE,
+    Palette,
+    block_mime_data,
+    library_block_name,
+)
 from widgets.style import (
     CATEGORY_COLORS,
     apply_theme,
@@ -42,7 +56,8 @@ def _listing(palette: Palette) -> dict[str, list[str]]:
 
 def test_every_block_listed_once_under_its_category(palette):
     listing = _listing(palette)
-    assert list(listing) == list(CATEGORIES)
+    assert list(listing) == [*CATEGORIES, DESIGN, LIBRARY]
+    assert listing.pop(DESIGN) == [None] and listing.pop(LIBRARY) == [None]  # their hints
     names = [n for group in listing.values() for n in group]
     assert sorted(names) == sorted(CATALOGUE)
     assert len(names) == len(set(names))
@@ -145,6 +160,164 @@ def test_arrow_keys_in_search_move_through_matches(palette, qtbot):
     with qtbot.waitSignal(palette.block_activated, timeout=1000) as blocker:
         qtbot.keyClick(palette.search, Qt.Key.Key_Return)
     assert blocker.args == [second]
+
+
+# ---- blocks made of blocks: "This design" and "My blocks" -------------------------------
+
+
+def _user_specs(*names_docs: tuple[str, str]) -> list:
+    """Specs of user blocks as a design defines them: one 1×1 convolution each, with a
+    ``width`` argument."""
+    blocks = {name: {"doc": doc, "params": {"width": {"type": "int", "default": 8, "min": 1,
+                                                      "doc": "output channels"}},
+                     "nodes": [{"id": "x", "type": "Input"},
+                               {"id": "conv", "type": "Conv2d",
+                                "params": {"out_channels": "$width", "kernel_size": 1}},
+                               {"id": "y", "type": "Output"}],
+                     "edges": [{"from": "x", "to": "conv"}, {"from": "conv", "to": "y"}]}
+              for name, doc in names_docs}
+    g = Graph.from_dict({"format": "convas.graph", "version": 1, "blocks": blocks,
+                         "nodes": [], "edges": []})
+    return [g.blocks[n].spec for n in g.blocks]
+
+
+def _library_specs(*names_docs: tuple[str, str]) -> list:
+    return [dataclasses.replace(s, category=LIBRARY, source=f"/lib/{s.type}.convas-block.json")
+            for s in _user_specs(*names_docs)]
+
+
+def test_sections_list_the_blocks_given_and_show_a_hint_when_empty(palette):
+    assert palette.section_hint(DESIGN) == DESIGN_HINT
+    assert palette.section_hint(LIBRARY) == LIBRARY_HINT
+    hint = palette.tree.topLevelItem(len(CATEGORIES)).child(0)
+    assert not hint.flags() & Qt.ItemFlag.ItemIsSelectable  # a hint is never a block
+    assert palette.tree.mimeData([hint]) is None
+
+    palette.set_design_blocks(_user_specs(("Stem", "the first convolutions"),
+                                          ("Head", "pool and classify")))
+    palette.set_library_blocks(_library_specs(("ConvBN", "convolution and batch norm")))
+    listing = _listing(palette)
+    assert listing[DESIGN] == ["Head", "Stem"]  # alphabetical
+    assert listing[LIBRARY] == ["ConvBN"]
+    assert palette.section_hint(DESIGN) is None and palette.section_hint(LIBRARY) is None
+    assert palette.visible_blocks()[-3:] == ["Head", "Stem", "ConvBN"]
+
+    tip = palette.item_for("Stem", DESIGN).toolTip(0)
+    assert "the first convolutions" in tip and "width" in tip and "output channels" in tip
+    assert "this design" in tip
+    assert "/lib/ConvBN.convas-block.json" in palette.item_for("ConvBN", LIBRARY).toolTip(0)
+    assert not palette.item_for("ConvBN", LIBRARY).icon(0).isNull()
+
+    palette.set_design_blocks([])  # the design's last block was ungrouped
+    assert _listing(palette)[DESIGN] == [None]
+    assert palette.section_hint(DESIGN) == DESIGN_HINT
+    with pytest.raises(KeyError):
+        palette.item_for("Stem", DESIGN)
+
+
+def test_search_finds_section_blocks_and_hides_hints(palette, qtbot):
+    palette.set_design_blocks(_user_specs(("Stem", "the first convolutions")))
+    qtbot.keyClicks(palette.search, "first conv")
+    assert palette.visible_blocks() == ["Stem"]
+    library = palette.tree.topLevelItem(len(CATEGORIES) + 1)
+    assert library.isHidden()  # nothing matches there, its hint is no match
+    with qtbot.waitSignal(palette.block_activated, timeout=1000) as blocker:
+        qtbot.keyClick(palette.search, Qt.Key.Key_Return)
+    assert blocker.args == ["Stem"]
+
+    # the library is filled while a search is typed: the filter applies to it at once
+    palette.set_library_blocks(_library_specs(("FirstConv", "a stem"), ("Other", "nothing")))
+    assert palette.visible_blocks() == ["Stem", "FirstConv"]
+    palette.search.clear()
+    assert not library.isHidden() and palette.section_hint(DESIGN) is None
+    assert palette.visible_blocks()[-3:] == ["Stem", "FirstConv", "Other"]
+
+
+def test_activating_a_library_block_says_it_comes_from_the_library(palette, qtbot):
+    palette.set_design_blocks(_user_specs(("ConvBN", "mine")))
+    palette.set_library_blocks(_library_specs(("ConvBN", "the library's")))  # same name
+    design, library = palette.item_for("ConvBN", DESIGN), palette.item_for("ConvBN", LIBRARY)
+    viewport = palette.tree.viewport()
+    with qtbot.waitSignal(palette.library_block_activated, timeout=1000) as blocker, \
+            qtbot.assertNotEmitted(palette.block_activated):
+        palette.tree.scrollToItem(library)
+        _double_click(qtbot, viewport, palette.tree.visualItemRect(library).center())
+    assert blocker.args == ["ConvBN"]
+    with qtbot.waitSignal(palette.block_activated, timeout=1000) as blocker, \
+            qtbot.assertNotEmitted(palette.library_block_activated):
+        palette.tree.scrollToItem(design)
+        _double_click(qtbot, viewport, palette.tree.visualItemRect(design).center())
+    assert blocker.args == ["ConvBN"]
+
+    qtbot.keyClicks(palette.search, "library's")
+    with qtbot.waitSignal(palette.library_block_activated, timeout=1000):
+        qtbot.keyClick(palette.search, Qt.Key.Key_Return)
+    palette.search.clear()
+    qtbot.keyClicks(palette.search, "convbn")  # both match: Up and Down go between them
+    assert palette.tree.currentItem() is library  # the current entry still matches
+    qtbot.keyClick(palette.search, Qt.Key.Key_Up)
+    assert palette.tree.currentItem() is design
+    with qtbot.waitSignal(palette.block_activated, timeout=1000) as blocker:
+        qtbot.keyClick(palette.search, Qt.Key.Key_Return)
+    assert blocker.args == ["ConvBN"]
+
+
+def test_a_library_drag_carries_the_library_mark(palette, qtbot, monkeypatch):
+    palette.set_design_blocks(_user_specs(("Stem", "")))
+    palette.set_library_blocks(_library_specs(("ConvBN", "")))
+    design_mime = palette.tree.mimeData([palette.item_for("Stem", DESIGN)])
+    assert bytes(design_mime.data(MIME_TYPE)).decode() == "Stem"
+    assert library_block_name(design_mime) is None  # it is the design's already
+
+    dragged: list[QMimeData] = []
+    monkeypatch.setattr(QDrag, "exec",
+                        lambda self, *a, **k: dragged.append(self.mimeData()) or 0)
+    item = palette.item_for("ConvBN", LIBRARY)
+    palette.tree.scrollToItem(item)
+    start = palette.tree.visualItemRect(item).center()
+    viewport = palette.tree.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    distance = QApplication.startDragDistance() + 5
+    for step in range(1, 4):
+        qtbot.mouseMove(viewport, start + type(start)(step * distance, step * 2))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton)
+    assert len(dragged) == 1
+    assert bytes(dragged[0].data(MIME_TYPE)).decode() == "ConvBN"  # the canvas takes it
+    assert dragged[0].hasFormat(LIBRARY_MIME) and library_block_name(dragged[0]) == "ConvBN"
+
+
+def test_context_menus_offer_save_and_remove(palette, qtbot):
+    palette.set_design_blocks(_user_specs(("Stem", "")))
+    palette.set_library_blocks(_library_specs(("ConvBN", "")))
+    assert palette.menu_for(palette.item_for("Conv2d")) is None  # catalogue: no menu
+    assert palette.menu_for(palette.tree.topLevelItem(0)) is None  # a header
+
+    menu = palette.menu_for(palette.item_for("Stem", DESIGN))
+    actions = {a.text(): a for a in menu.actions()}
+    assert "Remove from Library…" not in actions
+    with qtbot.waitSignal(palette.save_to_library_requested, timeout=1000) as blocker:
+        actions["Save to Library…"].trigger()
+    assert blocker.args == ["Stem"]
+
+    menu = palette.menu_for(palette.item_for("ConvBN", LIBRARY))
+    actions = {a.text(): a for a in menu.actions()}
+    assert "Save to Library…" not in actions
+    with qtbot.waitSignal(palette.remove_from_library_requested, timeout=1000) as blocker:
+        actions["Remove from Library…"].trigger()
+    assert blocker.args == ["ConvBN"]
+    with qtbot.waitSignal(palette.library_block_activated, timeout=1000) as blocker:
+        actions["Add to Design"].trigger()
+    assert blocker.args == ["ConvBN"]
+
+
+def test_refreshing_a_section_keeps_the_current_entry(palette):
+    specs = _user_specs(("A", ""), ("B", ""))
+    palette.set_design_blocks(specs)
+    palette.tree.setCurrentItem(palette.item_for("B", DESIGN))
+    palette.set_design_blocks(specs)  # e.g. after an edit inside A
+    assert palette.tree.currentItem() is palette.item_for("B", DESIGN)
+    palette.set_design_blocks(specs[:1])
+    assert palette.tree.currentItem() is None or palette.tree.currentItem().text(0) != "B"
 
 
 # ---- style -------------------------------------------------------------------------------
