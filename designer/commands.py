@@ -55,21 +55,29 @@ class EdgeRecord:
 
 class DocCommand(QUndoCommand):
     """Base: ``apply``/``revert`` change the model; the document then finishes the step
-    (re-analysis, ``analysis_changed``, revision bump) once per command, not per part."""
+    (re-analysis, ``analysis_changed``, revision bump) once per command, not per part.
+
+    ``scope`` is the block whose body the command was made in (None: the top design);
+    the command always applies there, whatever the canvas shows (designer.block_scope).
+    """
 
     changes_analysis = True
+    top_level = False  # True: always acts on the top design (the whole file)
 
     def __init__(self, doc: Document, text: str) -> None:
         super().__init__(text)
         self.doc = doc
+        self.scope: str | None = None if self.top_level else doc.shown_block
 
     def redo(self) -> None:
-        self.apply()
-        self.doc._finish(self.changes_analysis)
+        with self.doc._applying_in(self.scope):
+            self.apply()
+        self.doc._finish(self.changes_analysis, self.scope)
 
     def undo(self) -> None:
-        self.revert()
-        self.doc._finish(self.changes_analysis)
+        with self.doc._applying_in(self.scope):
+            self.revert()
+        self.doc._finish(self.changes_analysis, self.scope)
 
     def apply(self) -> None:
         raise NotImplementedError
@@ -206,7 +214,7 @@ class Move(DocCommand):
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         if (not isinstance(other, Move) or other.seal != self.seal
-                or other.new.keys() != self.new.keys()):
+                or other.scope != self.scope or other.new.keys() != self.new.keys()):
             return False
         self.new = dict(other.new)
         return True
@@ -243,7 +251,7 @@ class SetParam(DocCommand):
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         if (not isinstance(other, SetParam) or other.seal != self.seal
-                or (other.node, other.name) != (self.node, self.name)):
+                or (other.scope, other.node, other.name) != (self.scope, self.node, self.name)):
             return False
         self.new = other.new
         return True
@@ -276,6 +284,7 @@ class SetTraining(DocCommand):
     made one after another in the training panel merge into one step until a seal."""
 
     changes_analysis = False
+    top_level = True
 
     def __init__(self, doc: Document, old: dict[str, Any], new: dict[str, Any],
                  seal: int) -> None:
@@ -306,6 +315,8 @@ class SetFrozen(DocCommand):
     never merges: each toggle, "Freeze up to here" or "Unfreeze all" is undone alone.
     The trainable count changes, so the analysis runs again."""
 
+    top_level = True
+
     def __init__(self, doc: Document, old: dict[str, bool], frozen: bool, text: str) -> None:
         super().__init__(doc, text)
         self.old, self.frozen = dict(old), frozen
@@ -322,7 +333,11 @@ class SetFrozen(DocCommand):
 class ReplaceGraph(DocCommand):
     """Replace the design by a converted version of it ("make fully convolutional"):
     only the blocks and wires that differ are taken out and put in (so the views redraw
-    those alone), and undo gives back the very graph, node and wire order included."""
+    those alone), and undo gives back the very graph, node and wire order included.
+    Group and Ungroup are such steps too, inside a block's body as well: the whole
+    file is replaced (designer.block_scope)."""
+
+    top_level = True
 
     def __init__(self, doc: Document, old: Graph, new: Graph, text: str) -> None:
         super().__init__(doc, text)

@@ -24,6 +24,7 @@ from engine import Graph, Report, analyze
 from engine.graph import FORMAT, VERSION
 from engine.spec import BlockSpec
 
+from .block_scope import ScopeMixin
 from .commands import (
     AddNode,
     Connect,
@@ -48,8 +49,9 @@ BELOW = 100.0  # vertical step between a block and the one added after it (as te
 DUPLICATE_OFFSET = (40.0, 40.0)
 
 
-class Document(QObject):
-    """One design being edited. See the module docstring for the rules."""
+class Document(QObject, ScopeMixin):
+    """One design being edited. See the module docstring for the rules, and
+    designer.block_scope for editing inside a block made of blocks."""
 
     node_added = Signal(str)
     node_removed = Signal(str)
@@ -62,6 +64,7 @@ class Document(QObject):
     path_changed = Signal(str)
     training_changed = Signal()
     reset = Signal()
+    scope_changed = Signal()  # another graph shown (a block's body, or back up)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +76,7 @@ class Document(QObject):
         self._recovered = False  # opened from a crash-recovery file: unsaved until saved
         self._seal = 0  # bumped by end_move(): mergeable edits never merge across it
         self._dirty = False
+        self._init_scope()
         self.undo_stack.cleanChanged.connect(self._update_dirty)
 
     # ---- state ------------------------------------------------------------------------
@@ -105,12 +109,13 @@ class Document(QObject):
 
     def add_block_after(self, type_name: str, after_id: str) -> str:
         """Add a block below ``after_id``, wired from it, as one undo step."""
-        if after_id not in self.graph:
+        g = self.shown
+        if after_id not in g:
             raise KeyError(f"no block {after_id!r}")
-        x, y = self.graph.pos_of(after_id) or (0.0, 0.0)
+        x, y = g.pos_of(after_id) or (0.0, 0.0)
         rec = self._new_record(type_name, (x, y + BELOW), None)
         parts: list[DocCommand] = [AddNode(self, rec)]
-        if self.graph.spec(type_name).max_inputs != 0:
+        if g.spec(type_name).max_inputs != 0:
             parts.append(Connect(self, EdgeRecord(after_id, rec.id, 0)))
         self.undo_stack.push(Macro(self, f"Add {type_name} after {after_id}", parts))
         return rec.id
@@ -121,7 +126,7 @@ class Document(QObject):
 
         Unknown ids and wires are skipped; returns False when nothing was deleted.
         """
-        g = self.graph
+        g = self.shown
         nodes = [n for n in dict.fromkeys(node_ids) if n in g]
         gone = set(nodes)
         keys: dict[tuple[str, str, int], None] = {}
@@ -151,7 +156,7 @@ class Document(QObject):
         Refused: a self-loop, a duplicate wire, a wire into a block that takes no
         input, and a wire that would close a cycle.
         """
-        g = self.graph
+        g = self.shown
         if src == dst or src not in g or dst not in g:
             return None
         if not _takes_inputs(g, dst):
@@ -169,7 +174,7 @@ class Document(QObject):
 
     def disconnect(self, src: str, dst: str, port: int = 0  # type: ignore[override]
                    ) -> bool:
-        if not self.graph.nx.has_edge(src, dst, key=port):
+        if not self.shown.nx.has_edge(src, dst, key=port):
             return False
         self.undo_stack.push(Disconnect(self, self._edge_record(src, dst, port)))
         return True
@@ -177,9 +182,9 @@ class Document(QObject):
     def rewire(self, src: str, dst: str, port: int, new_dst: str, new_port: int) -> bool:
         """Move the input end of a wire to another port as one undo step. A new place
         that :meth:`connect` refuses leaves the wire where it was."""
-        if not self.graph.nx.has_edge(src, dst, key=port):
+        if not self.shown.nx.has_edge(src, dst, key=port):
             return False
-        trial = self.graph.copy()
+        trial = self.shown.copy()
         trial.remove_edge(src, dst, port)
         if (new_dst, new_port) == (dst, port) or new_dst not in trial or (
                 not _takes_inputs(trial, new_dst)
@@ -224,11 +229,12 @@ class Document(QObject):
         Out-of-range values are kept and reported by the analysis on the block. Returns
         False when nothing changed.
         """
-        if node_id not in self.graph:
+        g = self.shown
+        if node_id not in g:
             return False
-        old = copy.deepcopy(self.graph.params_of(node_id))
+        old = copy.deepcopy(g.params_of(node_id))
         new = copy.deepcopy(old)
-        block = _spec(self.graph, self.graph.type_of(node_id))
+        block = _spec(g, g.type_of(node_id))
         spec = block.param_index.get(name) if block is not None else None
         if value is None and (spec is None or not spec.nullable):
             new.pop(name, None)
@@ -241,9 +247,9 @@ class Document(QObject):
 
     def set_params(self, node_id: str, changes: Mapping[str, Any], text: str) -> bool:
         """Set several parameters of one block as one undo step; False if nothing changed."""
-        if node_id not in self.graph:
+        if node_id not in self.shown:
             return False
-        old = copy.deepcopy(self.graph.params_of(node_id))
+        old = copy.deepcopy(self.shown.params_of(node_id))
         new = {**copy.deepcopy(old), **{k: _plain(v) for k, v in changes.items()}}
         if _same(old, new):
             return False
@@ -301,7 +307,7 @@ class Document(QObject):
     def copy(self, node_ids: Iterable[str]) -> dict[str, Any]:
         """The given blocks and the wires among them, as a SPEC §1 graph dict."""
         keep = set(node_ids)
-        full = self.graph.to_dict()
+        full = self.shown.to_dict()
         return {"format": FORMAT, "version": VERSION, "name": self.graph.name,
                 "nodes": [n for n in full["nodes"] if n["id"] in keep],
                 "edges": [e for e in full["edges"] if e["from"] in keep and e["to"] in keep]}
@@ -315,12 +321,12 @@ class Document(QObject):
         """
         source = Graph.from_dict({"format": FORMAT, "version": VERSION, **data})
         dx, dy = offset
-        taken = set(self.graph.nodes)
+        taken = set(self.shown.nodes)
         ids: dict[str, str] = {}
         nodes = []
         for n in source.nodes:
             rec = self._node_record(n, source)
-            block = _spec(source, rec.type) or _spec(self.graph, rec.type)
+            block = _spec(source, rec.type) or _spec(self.shown, rec.type)
             prefix = block.prefix(rec.params) if block is not None else rec.type.lower()
             ids[n] = _fresh_id(prefix, taken)
             pos = (rec.pos[0] + dx, rec.pos[1] + dy) if rec.pos is not None else None
@@ -377,42 +383,50 @@ class Document(QObject):
     # ---- model changes: only commands call these -----------------------------------
 
     def _add_node(self, rec: NodeRecord) -> None:
-        self.graph.add_node(rec.id, rec.type, copy.deepcopy(rec.params), rec.pos,
-                            copy.deepcopy(rec.extra))
-        self.node_added.emit(rec.id)
+        self._target().add_node(rec.id, rec.type, copy.deepcopy(rec.params), rec.pos,
+                                copy.deepcopy(rec.extra))
+        if self._visible():
+            self.node_added.emit(rec.id)
 
     def _remove_node(self, node_id: str) -> None:
-        g = self.graph
+        g = self._target()
         for u, v, k in list(g.nx.in_edges(node_id, keys=True)) + list(
                 g.nx.out_edges(node_id, keys=True)):
             self._remove_edge(u, v, k)
         g.remove_node(node_id)
-        self.node_removed.emit(node_id)
+        if self._visible():
+            self.node_removed.emit(node_id)
 
     def _add_edge(self, edge: EdgeRecord) -> None:
-        self.graph.add_edge(edge.src, edge.dst, edge.port, copy.deepcopy(edge.extra))
-        self.edge_added.emit(edge.src, edge.dst, edge.port)
+        self._target().add_edge(edge.src, edge.dst, edge.port, copy.deepcopy(edge.extra))
+        if self._visible():
+            self.edge_added.emit(edge.src, edge.dst, edge.port)
 
     def _remove_edge(self, src: str, dst: str, port: int) -> None:
-        self.graph.remove_edge(src, dst, port)
-        self.edge_removed.emit(src, dst, port)
+        self._target().remove_edge(src, dst, port)
+        if self._visible():
+            self.edge_removed.emit(src, dst, port)
 
     def _set_params(self, node_id: str, params: dict[str, Any]) -> None:
-        self.graph.set_params(node_id, copy.deepcopy(params))
-        self.params_changed.emit(node_id)
+        self._target().set_params(node_id, copy.deepcopy(params))
+        if self._visible():
+            self.params_changed.emit(node_id)
 
     def _set_frozen(self, node_id: str, frozen: bool) -> None:
-        self.graph.set_frozen(node_id, frozen)
-        self.params_changed.emit(node_id)
+        self._target().set_frozen(node_id, frozen)
+        if self._visible():
+            self.params_changed.emit(node_id)
 
     def _set_training(self, settings: dict[str, Any]) -> None:
         self.graph.training = copy.deepcopy(settings)
         self.training_changed.emit()
 
     def _set_positions(self, positions: Mapping[str, Pos]) -> None:
+        g = self._target()
         for n, pos in positions.items():
-            self.graph.set_pos(n, pos)
-        self.nodes_moved.emit(list(positions))
+            g.set_pos(n, pos)
+        if self._visible():
+            self.nodes_moved.emit(list(positions))
 
     def _replace_graph(self, target: Graph) -> None:
         """Make the graph an exact copy of ``target``: the blocks and wires that differ
@@ -428,6 +442,8 @@ class Document(QObject):
         for e in self.graph.edges():
             if wires.get((e.src, e.dst, e.port)) != self._edge_record(e.src, e.dst, e.port):
                 self._remove_edge(e.src, e.dst, e.port)
+        for name, block in target.blocks.items():  # a block a Group made: known first
+            self.graph.blocks.setdefault(name, block)
         for n, rec in want.items():
             if n not in self.graph:
                 self._add_node(rec)
@@ -438,17 +454,24 @@ class Document(QObject):
         kept.name = self.graph.name   # a rename (Save As) is no part of the conversion
         self.graph = kept
 
-    def _finish(self, analysis: bool) -> None:
-        """End of one command's redo or undo: re-analyse and tell the views."""
+    def _finish(self, analysis: bool, scope: str | None = None) -> None:
+        """End of one command's redo or undo: re-analyse and tell the views. An edit
+        inside a block's body tells the block (its ports and doc may have changed), so
+        the analysis looks at every instance again."""
         self.revision += 1
         if analysis:
+            if scope is not None and scope in self.graph.blocks:
+                self.graph.blocks[scope].changed()
             self.report = analyze(self.graph)
+        self._check_scope()
+        if analysis:
             self.analysis_changed.emit()
 
     # ---- helpers ----------------------------------------------------------------------
 
     def _reset(self, graph: Graph, path: str, recovered: bool = False) -> None:
         self.graph = graph
+        self._reset_scope()
         self.report = analyze(graph)
         self._recovered = recovered
         self.undo_stack.clear()
@@ -472,25 +495,25 @@ class Document(QObject):
 
     def _new_record(self, type_name: str, pos: Iterable[float] | None,
                     params: Mapping[str, Any] | None) -> NodeRecord:
-        block = _spec(self.graph, type_name)
+        block = _spec(self.shown, type_name)
         if block is None:
             raise KeyError(f"unknown block type {type_name!r}")
         plain = {k: _plain(v) for k, v in (params or {}).items()}
-        node_id = self.graph.new_id(block.prefix(plain))
+        node_id = self.shown.new_id(block.prefix(plain))
         return NodeRecord(node_id, type_name, plain, _pos(pos))
 
     def _node_record(self, node_id: str, graph: Graph | None = None) -> NodeRecord:
-        data = (graph or self.graph).nx.nodes[node_id]
+        data = (graph or self._target()).nx.nodes[node_id]
         return NodeRecord(node_id, data["type"], copy.deepcopy(data["params"]),
                           data["pos"], copy.deepcopy(data["extra"]))
 
     def _edge_record(self, src: str, dst: str, port: int) -> EdgeRecord:
-        extra = self.graph.nx.edges[src, dst, port]["extra"]
+        extra = self._target().nx.edges[src, dst, port]["extra"]
         return EdgeRecord(src, dst, port, copy.deepcopy(extra))
 
     def _position_change(self, positions: Mapping[str, Iterable[float]]
                          ) -> tuple[dict[str, Pos], dict[str, Pos]]:
-        g = self.graph
+        g = self.shown
         new = {n: _pos(p) for n, p in positions.items() if n in g}
         if all(g.pos_of(n) == p for n, p in new.items()):
             return {}, {}

@@ -7,7 +7,8 @@ stays testable without any view.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QDialog, QWidget
 
 from engine.plugins import problems as plugin_problems
 from engine.units import human_count
@@ -23,7 +24,10 @@ EMPTY_HINT = ("Drag blocks here from the palette on the left (an Input first), o
               "from a working network: File → New from Template, e.g. “X vs O”.")
 
 class Editor(QObject):
-    """Keeps the views a projection of one Document."""
+    """Keeps the views a projection of one Document: of the graph it shows, the top
+    design or a block's body (designer.block_scope)."""
+
+    message = Signal(str)  # a refusal to show in the status bar (Group, Ungroup)
 
     def __init__(self, doc: Document, canvas: GraphCanvas, inspector: Inspector,
                  summary: SummaryTable, problems: ProblemsList) -> None:
@@ -34,6 +38,7 @@ class Editor(QObject):
         self._edge_labels: dict[tuple[str, str, int], str] = {}
         self._shown: dict[str, tuple] = {}  # node id -> what its card was drawn from
         self._rows: dict[str, tuple] = {}  # node id -> (NodeInfo, its Layers row, frozen)
+        self._infos: dict = {}  # the analysis of the graph shown (doc.shown_infos())
         # The summary table and problems list are rebuilt at most every 150 ms, after
         # the canvas: typing in a spin box must not wait for a 1,000-row table.
         self._tables_timer = QTimer(self, singleShot=True, interval=150)
@@ -45,6 +50,10 @@ class Editor(QObject):
         doc.nodes_moved.connect(self._on_nodes_moved)
         doc.analysis_changed.connect(self.refresh_analysis)
         doc.reset.connect(self.rebuild)
+        doc.scope_changed.connect(self.rebuild)
+        canvas.node_double_clicked.connect(self.open_block)
+        canvas.crumb_clicked.connect(self.doc.leave)
+        canvas.up_requested.connect(self.go_up)
         canvas.block_dropped.connect(lambda t, x, y: self._add_and_select(t, (x, y)))
         canvas.connect_requested.connect(doc.connect)
         canvas.disconnect_requested.connect(doc.disconnect)
@@ -72,10 +81,10 @@ class Editor(QObject):
     def node_view(self, node_id: str, warnings: dict[str, str] | None = None) -> NodeView:
         """How the canvas draws a block; ``warnings`` (from ``_warnings``) saves looking
         through every warning once per block when many blocks are drawn."""
-        g, report = self.doc.graph, self.doc.report
+        g = self.doc.shown
         type_name = g.type_of(node_id)
         spec = g.spec(type_name)  # a catalogue block or one of the file's own (SPEC §9)
-        info = report.nodes.get(node_id)
+        info = self._infos.get(node_id)
         params = (info.resolved if info is not None and info.resolved is not None
                   else {**spec.defaults(), **g.params_of(node_id)})
         inputs = spec.max_inputs if spec.max_inputs is not None else 0
@@ -93,16 +102,21 @@ class Editor(QObject):
             frozen=g.is_frozen(node_id))
 
     def rebuild(self) -> None:
-        """Project the whole document again (after New / Open)."""
+        """Project the whole graph shown again (after New / Open, going into a block's
+        body or back up)."""
         self.canvas.clear()
         self._edge_labels.clear()
         self._shown.clear()
+        self._selected = []
+        self._infos = self.doc.shown_infos()
+        self._update_breadcrumb()
         warnings = self._warnings()
+        g = self.doc.shown
         with self.canvas.loading():
-            for n in self.doc.graph.nodes:
+            for n in g.nodes:
                 self.canvas.add_node(self.node_view(n, warnings))
                 self._shown[n] = self._state(n, warnings)
-            for e in self.doc.graph.edges():
+            for e in g.edges():
                 self._on_edge_added(e.src, e.dst, e.port)
         self.refresh_analysis()
         self.inspector.clear()
@@ -121,19 +135,20 @@ class Editor(QObject):
         self._edge_labels.pop((src, dst, port), None)
 
     def _on_nodes_moved(self, ids: list[str]) -> None:
-        g = self.doc.graph
+        g = self.doc.shown
         self.canvas.set_positions({n: g.pos_of(n) for n in ids if n in g and g.pos_of(n)})
 
     def _shape(self, node_id: str):
-        info = self.doc.report.nodes.get(node_id)
+        info = self._infos.get(node_id)
         return info.output_shape if info else None
 
     def refresh_analysis(self) -> None:
         """Badges, errors, wire labels, summary, problems and status after any change."""
-        self.canvas.set_empty_hint("" if len(self.doc.graph) else EMPTY_HINT)
+        self._infos = self.doc.shown_infos()
+        self.canvas.set_empty_hint("" if len(self.doc.shown) else EMPTY_HINT)
         warnings = self._warnings()
         changed = set()
-        for n in self.doc.graph.nodes:
+        for n in self.doc.shown.nodes:
             state = self._state(n, warnings)
             last = self._shown.get(n)
             if state != last:
@@ -150,8 +165,11 @@ class Editor(QObject):
         self._tables_timer.start()
 
     def _warnings(self) -> dict[str, str]:
-        """Each block's first warning (the one its card shows)."""
+        """Each block's first warning (the one its card shows); inside a block's body a
+        warning is on the instance, shown by the breadcrumb's design level."""
         first: dict[str, str] = {}
+        if self.doc.scope:
+            return first
         for w in self.doc.report.warnings:
             first.setdefault(w.node, w.message)
         return first
@@ -162,8 +180,8 @@ class Editor(QObject):
         shows, and redrawing 1,000 blocks for it froze the window. The analysis keeps
         the very same shape and params objects for unchanged nodes, so the comparison
         is mostly identity checks."""
-        info = self.doc.report.nodes.get(node_id)
-        g = self.doc.graph
+        info = self._infos.get(node_id)
+        g = self.doc.shown
         drawn = None if info is None else (
             info.output_shape, info.params, info.error.message if info.error else None,
             info.resolved)
@@ -237,31 +255,35 @@ class Editor(QObject):
     def _on_selection(self, ids: list[str]) -> None:
         self.doc.end_edit()
         self._selected = list(ids)
-        if len(ids) == 1:
+        if len(ids) == 1 and ids[0] in self.doc.shown:
             n = ids[0]
-            g = self.doc.graph
-            info = self.doc.report.nodes.get(n)
+            g = self.doc.shown
+            info = self._infos.get(n)
             type_name = g.type_of(n)
+            block = self.doc.shown_block  # inside a body: a value may be "$argument"
             self.inspector.show_node(n, type_name, dict(g.params_of(n)),
                                      info.error.message if info and info.error else None,
-                                     spec=g.spec(type_name) if type_name in g.blocks else None)
+                                     spec=g.spec(type_name) if type_name in g.blocks else None,
+                                     arguments=list(g.blocks[block].declarations)
+                                     if block is not None else None)
             self._refresh_inspector(initial=True)
         else:
             self.inspector.clear()
 
     def _refresh_inspector(self, initial: bool = False) -> None:
-        if len(self._selected) != 1 or self._selected[0] not in self.doc.graph:
+        g = self.doc.shown
+        if len(self._selected) != 1 or self._selected[0] not in g:
             if self._selected:
-                self._selected = [n for n in self._selected if n in self.doc.graph]
+                self._selected = [n for n in self._selected if n in g]
                 if not self._selected:
                     self.inspector.clear()
             return
         n = self._selected[0]
-        info = self.doc.report.nodes.get(n)
+        info = self._infos.get(n)
         if not initial:
-            self.inspector.refresh(dict(self.doc.graph.params_of(n)),
+            self.inspector.refresh(dict(g.params_of(n)),
                                    info.error.message if info and info.error else None)
-        self.inspector.set_frozen(self.doc.graph.is_frozen(n))
+        self.inspector.set_frozen(g.is_frozen(n))
         if info is not None:
             rf = f" · RF {info.receptive_field:g}" if info.receptive_field else ""
             self.inspector.set_summary(
@@ -271,6 +293,8 @@ class Editor(QObject):
     def toggle_freeze_selection(self) -> bool:
         """Edit → Freeze: freeze the selected blocks, or unfreeze them when all are
         frozen already (one undo step either way)."""
+        if self.doc.scope:  # a block freezes as one, from the design (SPEC §8)
+            return False
         ids = [n for n in self.canvas.selected_nodes() if n in self.doc.graph]
         if not ids:
             return False
@@ -280,12 +304,16 @@ class Editor(QObject):
     def freeze_up_to_selection(self) -> bool:
         """Edit → Freeze Up to Here: the selected block and everything before it."""
         ids = [n for n in self.canvas.selected_nodes() if n in self.doc.graph]
-        if len(ids) != 1:
+        if len(ids) != 1 or self.doc.scope:
             return False
         return self.doc.freeze_up_to(ids[0])
 
     def focus_node(self, node_id: str) -> None:
-        if node_id in self.doc.graph:
+        """Select and frame a block of the design (from the Layers table or the problems
+        list, which list the design's blocks): back up to the design first."""
+        if node_id not in self.doc.shown and node_id in self.doc.graph:
+            self.doc.leave(0)
+        if node_id in self.doc.shown:
             self.canvas.select([node_id])
             self.canvas.frame_selection()
 
@@ -300,7 +328,7 @@ class Editor(QObject):
         """A palette double-click: the block below the selected one (wired from it), else
         in the middle of the view; scrolled into view either way (below a block at the
         window's edge it would otherwise appear where no one sees it)."""
-        if len(self._selected) == 1 and self._selected[0] in self.doc.graph:
+        if len(self._selected) == 1 and self._selected[0] in self.doc.shown:
             node = self.doc.add_block_after(type_name, self._selected[0])
         else:
             rect = self.canvas.mapToScene(self.canvas.viewport().rect().center())
@@ -336,3 +364,87 @@ class Editor(QObject):
         ids = ids if ids is not None else self.canvas.selected_nodes()
         if ids:
             self.canvas.select(self.doc.duplicate(ids))
+
+    # ---- blocks made of blocks (SPEC §9) ---------------------------------------------
+
+    def _update_breadcrumb(self) -> None:
+        """"design ▸ Stage ▸ ConvReLU" above the canvas while a body is open."""
+        doc = self.doc
+        if not doc.scope:
+            self.canvas.set_breadcrumb([])
+            return
+        blocks = doc.scope_blocks()
+        labels = [doc.graph.name or "design", *blocks]
+        tips = ["Back to the whole design"] + [
+            f"The block {b}, opened from {inst}" for b, inst in zip(blocks, doc.scope,
+                                                                    strict=True)]
+        count = doc.instances_of(blocks[-1])
+        note = (f"editing the block {blocks[-1]}: its {count} instances change"
+                if count > 1 else f"editing the block {blocks[-1]}")
+        self.canvas.set_breadcrumb(labels, tips, note)
+
+    def open_block(self, node_id: str | None = None) -> bool:
+        """Show the body of an instance (double-click, Edit → Edit Block): the selected
+        one when ``node_id`` is None. False when it is no block made of blocks."""
+        if node_id is None:
+            ids = self.canvas.selected_nodes()
+            node_id = ids[0] if len(ids) == 1 else None
+        if node_id is None or not self.doc.can_enter(node_id):
+            if node_id is None:
+                self.message.emit("select one block made of blocks to edit inside it")
+            return False
+        self.doc.enter(node_id)
+        self.canvas.show_design()
+        return True
+
+    def go_up(self) -> bool:
+        """Back to the graph that holds the body shown, with its instance selected."""
+        if not self.doc.scope:
+            return False
+        instance = self.doc.scope[-1]
+        self.doc.leave()
+        self.canvas.select([instance])
+        return True
+
+    def group_selection(self, parent: QWidget | None = None,
+                        answer: tuple[str, dict] | None = None) -> str | None:
+        """Edit → Group…: the selected blocks become one instance of a new block, named
+        (and with arguments chosen) in the Group dialog; ``answer`` (name, arguments)
+        skips the dialog. One undo step; the new instance is selected. A selection
+        that cannot be one block is refused with the reason in the status bar."""
+        from .group_dialog import GroupDialog
+
+        ids = [n for n in self.canvas.selected_nodes() if n in self.doc.shown]
+        if not ids:
+            self.message.emit("Group: select the blocks to group first")
+            return None
+        if answer is None:
+            dialog = GroupDialog(self.doc.shown, ids, parent)
+            accepted = dialog.exec() == QDialog.DialogCode.Accepted
+            answer = dialog.result_value()
+            dialog.deleteLater()
+            if not accepted:
+                return None
+        name, arguments = answer
+        try:
+            instance = self.doc.group(ids, name, arguments)
+        except ValueError as exc:
+            self.message.emit(f"Cannot group: {exc}")
+            return None
+        self.canvas.select([instance])
+        return instance
+
+    def ungroup_selection(self) -> list[str]:
+        """Edit → Ungroup: the selected instance's body in its place (one undo step),
+        its blocks selected."""
+        ids = [n for n in self.canvas.selected_nodes() if n in self.doc.shown]
+        if len(ids) != 1:
+            self.message.emit("Ungroup: select one block made of blocks")
+            return []
+        try:
+            added = self.doc.ungroup(ids[0])
+        except ValueError as exc:
+            self.message.emit(f"Cannot ungroup: {exc}")
+            return []
+        self.canvas.select(added)
+        return added

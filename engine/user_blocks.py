@@ -313,7 +313,7 @@ class UserState:
 
     fingerprint: tuple
     problems: dict[str, str]
-    cache: dict[tuple, _BodyResult] = field(default_factory=dict)
+    cache: dict[tuple, Any] = field(default_factory=dict)  # body results, used nodes
     caching: bool = True
 
 
@@ -425,20 +425,27 @@ def body_infos(block: UserBlock, args: Mapping[str, Any], in_infos: tuple,
 
 def _walk(block: UserBlock, args: Mapping[str, Any], in_infos: tuple,
           state: UserState) -> _BodyResult:
-    from .analysis import NodeInfo, analyze_node, runs_inplace
+    from .analysis import NodeInfo, _with_receptive_field, analyze_node, runs_inplace
 
-    key = (block.name, tuple(args.items()),
-           tuple((i.output_shape, i.rf_state) for i in in_infos))
+    shapes = (block.name, tuple(args.items()), tuple(i.output_shape for i in in_infos))
+    key = (*shapes, tuple(i.rf_state for i in in_infos))
     use_cache = state.caching
+    near = None  # the same body, arguments and input shapes: only receptive fields differ
     if use_cache:
         hit = state.cache.get(key)
         if hit is not None:
             return hit
+        near = state.cache.get(("shapes", *shapes))
     body = block.body
     infos: dict[str, NodeInfo] = {}
     ports = iter(in_infos)
     error = None
-    for m in used_nodes(block):
+    order = state.cache.get(("used", block.name)) if use_cache else None
+    if order is None:
+        order = used_nodes(block)
+        if use_cache:
+            state.cache[("used", block.name)] = order
+    for m in order:
         t = body.type_of(m)
         if t == "Input":
             src = next(ports)
@@ -446,9 +453,17 @@ def _walk(block: UserBlock, args: Mapping[str, Any], in_infos: tuple,
                                 jump=src.jump, resolved={}, rf_state=src.rf_state)
             continue
         ins = body.inputs_of(m)
-        raw = substitute(body.params_of(m), args)
-        info = analyze_node(body, m, ins, tuple(infos[s] for _, s in ins), raw=raw,
-                            state=state)
+        prev = near.inner.get(m) if near is not None else None
+        if (prev is not None and prev.error is None and prev.output_shape is not None
+                and prev.inner is None):
+            # as analyze() does for an unchanged node: params and shapes are the same,
+            # so only the receptive field is grown again (many instances of one block
+            # in a row differ in nothing else)
+            info = _with_receptive_field(prev, tuple(infos[s] for _, s in ins))
+        else:
+            raw = substitute(body.params_of(m), args)
+            info = analyze_node(body, m, ins, tuple(infos[s] for _, s in ins), raw=raw,
+                                state=state)
         infos[m] = info
         if info.error is not None and error is None:
             e = info.error
@@ -467,6 +482,7 @@ def _walk(block: UserBlock, args: Mapping[str, Any], in_infos: tuple,
         out.rf_state, error)
     if use_cache:
         state.cache[key] = result
+        state.cache.setdefault(("shapes", *shapes), result)
     return result
 
 

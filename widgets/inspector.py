@@ -30,6 +30,7 @@ from engine.blocks import CATALOGUE
 from engine.spec import BlockSpec, ParamSpec
 from engine.units import json_text
 
+from .arg_editor import ArgumentEditor, is_argument
 from .param_editors import ParamEditor, TextEditor, make_editor
 from .style import category_pixmap, palette_is_dark, reset_icon, severity_color
 
@@ -62,6 +63,7 @@ class Inspector(QWidget):
         super().__init__(parent)
         self._node_id: str | None = None
         self._spec: BlockSpec | None = None
+        self._arguments: list[str] | None = None  # inside a block's body: its arguments
         self._values: dict[str, Any] = {}
         self._rows: dict[str, _Row] = {}
         self._building = False
@@ -151,19 +153,23 @@ class Inspector(QWidget):
 
     def clear(self) -> None:
         """Show "Select a block" and forget the node."""
-        self._node_id, self._spec = None, None
+        self._node_id, self._spec, self._arguments = None, None, None
         self._values = {}
         self._drop_form()
         self.stack.setCurrentWidget(self.empty)
 
     def show_node(self, node_id: str, type_name: str, values: dict[str, Any],
-                  error: str | None = None, spec: BlockSpec | None = None) -> None:
+                  error: str | None = None, spec: BlockSpec | None = None,
+                  arguments: list[str] | None = None) -> None:
         """Build the form for ``node_id``; ``values`` are the params the user set.
+        ``arguments``: the node is inside a block's body, and a value may be
+        ``"$name"``, one of these arguments of the block (SPEC §9).
 
         Showing the node already shown updates the form in place, so a caller that
         re-selects after every edit does not steal the focus from the editor in use.
         """
-        if node_id == self._node_id and self._spec is not None and self._spec.type == type_name:
+        if (node_id == self._node_id and self._spec is not None
+                and self._spec.type == type_name and arguments == self._arguments):
             self.set_summary("")
             self.refresh(values, error)
             return
@@ -173,7 +179,7 @@ class Inspector(QWidget):
             self.empty.setText(f"Unknown block type {type_name!r}")
             return
         self.empty.setText("Select a block")
-        self._node_id, self._spec = node_id, spec
+        self._node_id, self._spec, self._arguments = node_id, spec, arguments
         self._values = dict(values)
         self.chip.setPixmap(category_pixmap(spec.category, palette_is_dark(self.palette()), 16))
         self.chip.setToolTip(spec.category)
@@ -281,7 +287,12 @@ class Inspector(QWidget):
         holder = self._form_widget
         label = QLabel(spec.name, holder)
         label.setObjectName("paramLabel")
-        editor = make_editor(spec, holder) if known else TextEditor(spec, holder)
+        if not known:
+            editor: ParamEditor = TextEditor(spec, holder)
+        elif self._arguments is not None:
+            editor = ArgumentEditor(spec, self._arguments, holder)
+        else:
+            editor = make_editor(spec, holder)
         editor.set_value(self._values.get(spec.name, spec.default))
         reset = QToolButton(holder)
         reset.setObjectName("paramReset")
@@ -316,7 +327,8 @@ class Inspector(QWidget):
             if not row.known:
                 problem = row.spec.doc
             else:
-                problem = _problem(row.spec, self._values[name]) if is_set else None
+                problem = _problem(row.spec, self._values[name], self._arguments) \
+                    if is_set else None
             look = (is_set, problem, dark)
             if look != row.look:
                 row.look = look
@@ -399,7 +411,11 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _problem(spec: ParamSpec, value: Any) -> str | None:
+def _problem(spec: ParamSpec, value: Any, arguments: list[str] | None = None) -> str | None:
+    if arguments is not None and is_argument(value):
+        return None if value[1:] in arguments else (
+            f"{spec.name}: {value} is not an argument of the block: "
+            f"add it to the block's parameters or write a value")
     try:
         spec.normalize(value)
     except ValueError as exc:

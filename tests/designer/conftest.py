@@ -5,7 +5,7 @@ Every designer test gets its own user data folder (where the editor keeps its ru
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings
+from PySide6.QtCore import QSettings
 
 from designer.mainwindow import MainWindow
 
@@ -34,4 +34,3 @@ def window(qtbot, tmp_path):
     # every later theme switch re-polishes them all (the palette's theme test took
     # 139 s in the whole suite, 0.4 s alone).
     w.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

@@ -45,10 +45,13 @@ def _copy(canvas: GraphCanvas) -> None:
 
 
 def _escape(canvas: GraphCanvas) -> None:
+    """Cancel a gesture, else clear the selection, else leave the block body shown."""
     if canvas.has_interaction():
         canvas.cancel_interaction()
-    else:
+    elif canvas.selected_nodes() or canvas.selected_edges():
         canvas.select([])
+    else:
+        canvas.up_requested.emit()
 
 
 def _space(canvas: GraphCanvas, event: QKeyEvent) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QLabel
 
+from .breadcrumb import Breadcrumb
 from .drops import DropPreview, block_name
 from .edge_item import EdgeItem
 from .interactions import DragWire, Interaction, MoveBlocks, Pan, RubberBand
@@ -54,6 +55,8 @@ class GraphCanvas(NavigableView):
     copy_requested = Signal(list)
     paste_requested = Signal(float, float)
     duplicate_requested = Signal(list)
+    crumb_clicked = Signal(int)                    # breadcrumb depth: 0 is the design
+    up_requested = Signal()                        # Escape with nothing to cancel
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -72,6 +75,8 @@ class GraphCanvas(NavigableView):
         self.setAcceptDrops(True)
         self.viewport().setMouseTracking(True)
         self.minimap = MiniMap(self)
+        self.breadcrumb = Breadcrumb(self)
+        self.breadcrumb.crumb_clicked.connect(self.crumb_clicked)
         self._layout_timer = QTimer(self, singleShot=True, interval=120)
         self._layout_timer.timeout.connect(self.minimap.refresh)
         self.scene_.selectionChanged.connect(self._on_scene_selection)
@@ -208,6 +213,13 @@ class GraphCanvas(NavigableView):
         self.banner.setVisible(bool(text))
         self.place_banner()
 
+    def set_breadcrumb(self, labels: list[str], tips: list[str] | None = None,
+                       note: str = "") -> None:
+        """The path of the block body shown ("design ▸ Stage ▸ ConvReLU"); fewer than
+        two labels (the design itself) hide it."""
+        self.breadcrumb.set_path(labels, tips or [], note)
+        self.place_banner()
+
     def set_empty_hint(self, text: str) -> None:
         """What to do on an empty canvas, in its middle; "" hides it."""
         if not hasattr(self, "empty_hint"):
@@ -229,13 +241,21 @@ class GraphCanvas(NavigableView):
             hint.setFixedWidth(min(max(vp.width() - 40, 100), 520))
             hint.adjustSize()
             hint.move((vp.width() - hint.width()) // 2, (vp.height() - hint.height()) // 2)
+        vp = self.viewport().geometry()
+        crumbs = getattr(self, "breadcrumb", None)
+        below = 8
+        if crumbs is not None and not crumbs.isHidden():
+            crumbs.setMaximumWidth(max(vp.width(), 100))
+            crumbs.adjustSize()
+            crumbs.move(vp.left(), vp.top())
+            crumbs.raise_()
+            below += crumbs.height()
         if not hasattr(self, "banner") or self.banner.isHidden():
             return
-        vp = self.viewport().geometry()
         width = min(vp.width() - 20, 560)
         self.banner.setFixedWidth(max(width, 100))
         self.banner.adjustSize()
-        self.banner.move(vp.left() + (vp.width() - self.banner.width()) // 2, vp.top() + 8)
+        self.banner.move(vp.left() + (vp.width() - self.banner.width()) // 2, vp.top() + below)
         self.banner.raise_()
 
     def set_dark(self, dark: bool) -> None:
