@@ -11,10 +11,13 @@ per-step sync. Goal: convas / hand-written images/s ≥ 0.97.
     python benchmarks/train_throughput.py --template lenet5 --dataset shapes --size 32
     python benchmarks/train_throughput.py --device cuda --template resnet18 --precision bf16
     python benchmarks/train_throughput.py --template unet_shapes      # segmentation
+    python benchmarks/train_throughput.py --template yolo_shapes      # detection
 
 A segmentation template (its Output's task) trains on ``shapes-seg`` unless
 ``--dataset`` says otherwise, and the hand-written loop then uses the per-pixel loss
-with 255 ignored, as the trainer does.
+with 255 ignored, as the trainer does; a detection template trains on ``shapes-det``
+and both loops use the YOLO loss (engine.detection.YoloLoss, with the Output's
+anchors), the loss a hand-written detector would import.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import Graph, compile_graph  # noqa: E402
 from engine.data import load_dataset  # noqa: E402
+from engine.detection import YoloLoss  # noqa: E402
 from engine.train import Trainer  # noqa: E402
 from engine.train_config import TrainConfig  # noqa: E402
 from engine.train_events import EpochEvent, FailedEvent, ReadyEvent  # noqa: E402
@@ -40,10 +44,10 @@ from engine.train_events import EpochEvent, FailedEvent, ReadyEvent  # noqa: E40
 
 def handwritten_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
                       y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int,
-                      amp: torch.dtype | None, channels_last: bool, masks: bool) -> float:
+                      amp: torch.dtype | None, channels_last: bool, masks: bool,
+                      loss_fn: nn.Module) -> float:
     """One epoch of the textbook loop; returns images per second."""
     device = x.device
-    loss_fn = nn.CrossEntropyLoss(ignore_index=255 if masks else -100)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -90,8 +94,10 @@ def main() -> None:
     text = (resources.files("resources") / "templates" / f"{args.template}.convas.json")
     graph = Graph.loads(text.read_text("utf-8"), args.template)
     output = next(n for n in graph.nodes if graph.type_of(n) == "Output")
-    segmentation = graph.params_of(output).get("task") == "segmentation"
-    args.dataset = args.dataset or ("shapes-seg" if segmentation else "shapes")
+    task = graph.params_of(output).get("task", "classification")
+    segmentation = task == "segmentation"
+    args.dataset = args.dataset or {"segmentation": "shapes-seg",
+                                    "detection": "shapes-det"}.get(task, "shapes")
     if args.classes is None:
         args.classes = "X,O" if args.dataset == "shapes" else ""
     classes = [c for c in args.classes.split(",") if c] or None
@@ -106,11 +112,18 @@ def main() -> None:
     graph.set_param(inp, "channels", c)
     graph.set_param(inp, "height", size)
     graph.set_param(inp, "width", size)
-    if not segmentation:  # a segmentation template is made for its dataset's classes
+    if task == "classification":  # the others are made for their dataset's classes
         graph.set_param(graph.inputs_of(output)[0][1], "out_features", data.num_classes)
+    if task == "detection":
+        anchors = graph.params_of(output).get("anchors", [[8, 8], [16, 16], [32, 32]])
+        loss_fn: nn.Module = YoloLoss(anchors, (size, size), data.num_classes).to(args.device)
+    else:
+        loss_fn = nn.CrossEntropyLoss(ignore_index=255 if segmentation else -100)
+    # the YOLO loss sums over the grid's cells: SGD at 0.01 diverges on it
+    lr = 0.001 if task == "detection" else 0.01
 
     config = TrainConfig(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch,
-                         optimizer="sgd", lr=0.01, momentum=0.9, device=args.device,
+                         optimizer="sgd", lr=lr, momentum=0.9, device=args.device,
                          precision=args.precision, channels_last=args.channels_last,
                          val_fraction=0.0)
     device = torch.device(args.device)
@@ -118,7 +131,7 @@ def main() -> None:
     torch.manual_seed(0)
     hand = compile_graph(graph).to(device)
     trainer = Trainer(graph, config, callback=lambda event: on_event(event), dataset=data)
-    hand_opt = torch.optim.SGD(hand.parameters(), lr=0.01, momentum=0.9)
+    hand_opt = torch.optim.SGD(hand.parameters(), lr=lr, momentum=0.9)
     x = data.train.x.to(device)
     y = data.train.y.to(device)
     mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
@@ -132,7 +145,8 @@ def main() -> None:
         if isinstance(event, EpochEvent):
             convas_rates.append(len(data.train) / event.seconds)
             hand_rates.append(handwritten_epoch(hand, hand_opt, x, y, mean, std, args.batch,
-                                                amp, trainer.channels_last, segmentation))
+                                                amp, trainer.channels_last, segmentation,
+                                                loss_fn))
 
     result = trainer.run()
     if isinstance(result, FailedEvent):

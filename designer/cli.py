@@ -15,6 +15,7 @@ from typing import TextIO
 
 from engine import Graph, GraphError, analyze
 from engine.analysis import OPTIMIZER_STATES, PRECISIONS
+from engine.dataset_fit import output_task
 
 from .cli_export import add_export_parser, export
 from .cli_import import add_import_parser, run_import
@@ -51,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="activation precision for the memory estimate (default fp32)")
     s.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES), default=None,
                    help="optimizer for the memory estimate (default: the file's, else adam)")
+    s.add_argument("--dataset", default=None, metavar="NAME_OR_PATH",
+                   help="detection: how well the Output's anchors fit this dataset's boxes "
+                        "(mean best IoU) and the anchors k-means would choose")
     add_train_parser(sub, _positive_int, _positive_float)
     add_export_parser(sub)
     add_predict_parser(sub)
@@ -87,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "summary":
         return summary(args.file, as_json=args.json, batch_size=args.batch_size,
                        precision=args.precision, optimizer=args.optimizer,
-                       expand=args.expand)
+                       expand=args.expand, dataset=args.dataset)
     if args.command == "train":
         return train(args)
     if args.command == "export":
@@ -124,8 +128,9 @@ def _open_app(argv: list[str]) -> int:
 def summary(path: str, as_json: bool = False, batch_size: int | None = None,
             precision: str = "fp32", optimizer: str | None = None,
             out: TextIO | None = None, err: TextIO | None = None,
-            expand: bool = False) -> int:
-    """Print the analysis of ``path``; 1 when the file or the graph is invalid."""
+            expand: bool = False, dataset: str | None = None) -> int:
+    """Print the analysis of ``path``; 1 when the file or the graph is invalid. For a
+    detector also its anchors, and with ``dataset`` how well they fit its boxes."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -157,10 +162,52 @@ def summary(path: str, as_json: bool = False, batch_size: int | None = None,
         out.write("\n")
     else:
         out.write(format_summary(report, memory, expand))
+        if output_task(report) == "detection":
+            from engine.data.sets import DatasetError
+
+            try:
+                out.write(_anchor_lines(report, dataset, graph))
+            except DatasetError as exc:
+                err.write(f"convas: {exc}\n")
+                return EXIT_INVALID
     if not report.ok:
         _print_errors(GraphError(report.errors), err, path)
         return EXIT_INVALID
     return EXIT_OK
+
+
+def _anchor_lines(report, dataset: str | None, graph: Graph) -> str:
+    """The detector's anchors; with a dataset, the mean over its training boxes of each
+    box's best IoU with an anchor (SPEC §7), and k-means' anchors for comparison."""
+    from engine.tasks import output_anchors
+
+    anchors = output_anchors(report)
+    text = ", ".join(f"{w:g}×{h:g}" for w, h in anchors)
+    lines = f"Anchors:          {len(anchors)} ({text})\n"
+    if dataset is None:
+        return lines
+    import numpy as np
+
+    from engine.data import DatasetError, load_dataset
+    from engine.detection import kmeans_anchors, mean_best_iou
+
+    shapes = [report.nodes[i].output_shape for i in report.input_ids]
+    data = load_dataset(dataset, image_shape=shapes[0] if shapes else None,
+                        options=graph.training.get("dataset_options") or None
+                        if dataset == graph.training.get("dataset") else None)
+    if getattr(data, "task", "classification") != "detection":
+        raise DatasetError(f"dataset '{data.name}' has no boxes: name a detection dataset "
+                           f"(e.g. shapes-det) for --dataset")
+    rows = data.train.y.reshape(-1, 5).numpy()
+    rows = rows[rows[:, 0] >= 0]
+    wh = np.stack((rows[:, 3] - rows[:, 1], rows[:, 4] - rows[:, 2]), 1)
+    if not len(wh):
+        return lines + f"Anchor fit:       dataset '{data.name}' has no training boxes\n"
+    best = kmeans_anchors(wh, len(anchors))
+    fitted = ", ".join(f"{w:g}×{h:g}" for w, h in best.tolist())
+    return lines + (f"Anchor fit:       mean best IoU {mean_best_iou(wh, np.array(anchors)):.3f} "
+                    f"over {len(wh):,} training boxes of {data.name}; k-means anchors "
+                    f"{fitted} would give {mean_best_iou(wh, best):.3f}\n")
 
 
 def _setting(graph: Graph, key: str, kind: type, default):

@@ -2,7 +2,8 @@
 
 A classifier fits a dataset when every Input takes the dataset's images (C×H×W) and
 the network gives one number per class; a segmentation network (its Output's task)
-when it gives one number per class and pixel, K×H×W at the Input's H×W (SPEC §7).
+when it gives one number per class and pixel, K×H×W at the Input's H×W; a detector
+when it gives A·(5+K) channels on its S×S grid for its Output's A anchors (SPEC §7).
 Switching datasets nearly always breaks one of the two, so the answer is not only
 "no" but a :class:`Misfit` saying which side differs, both values, the block to change
 and the parameter values that fix it: the trainer refuses with it before training
@@ -94,6 +95,8 @@ def dataset_misfit(graph: Graph, report: Report, image_shape: Sequence[int],
         return _task_misfit(report.output_id, design_task, task, dataset, len(classes))
     if task == "segmentation":
         return segmentation_misfit(graph, report, data, classes, dataset)
+    if task == "detection":
+        return detection_misfit(graph, report, classes, dataset)
     out, k = report.output_shape, len(classes)
     if out is None or report.output_id is None or tuple(out) == (k,):
         return None
@@ -151,6 +154,10 @@ def _task_misfit(output: str, design: str, data: str, dataset: str, k: int) -> M
         fix = (f"set the task of the Output '{output}' to segmentation and end the network "
                f"with a 1×1 Conv2d with out_channels {k} at the Input's size (the FCN and "
                f"U-Net templates do)")
+    elif data == "detection":
+        fix = (f"set the task of the Output '{output}' to detection and end the network with "
+               f"a 1×1 Conv2d with anchors × (5 + {k}) out_channels on an S×S grid (the "
+               f"yolo_shapes template does)")
     elif data == "classification":
         fix = (f"set the task of the Output '{output}' to classification and end the "
                f"network with one score per class, e.g. GlobalAvgPool and a Linear with "
@@ -193,3 +200,37 @@ def segmentation_misfit(graph: Graph, report: Report, image_shape: Sequence[int]
                   f"make the output of '{last}' {h}×{w} (an Upsample or ConvTranspose2d before "
                   f"the Output, or less downsampling), or set the Input to the size the "
                   f"network keeps")
+
+
+def output_anchors(report: Report) -> int:
+    """How many anchors the Output's ``anchors`` names (3, the default, when unread)."""
+    info = report.nodes.get(report.output_id) if report.output_id is not None else None
+    resolved = info.resolved if info is not None else None
+    anchors = resolved.get("anchors") if resolved else None
+    return len(anchors) if anchors else 3
+
+
+def detection_misfit(graph: Graph, report: Report, classes: Sequence[str],
+                     dataset: str) -> Misfit | None:
+    """A detection network must give A·(5+K) channels on its S×S grid (SPEC §7): for
+    each of the Output's A anchors a box (4), an objectness and K class scores."""
+    out, k = report.output_shape, len(classes)
+    if out is None or report.output_id is None or len(out) != 3:
+        return None  # not a grid: the analysis reports this on the Output block
+    a = output_anchors(report)
+    wanted = a * (5 + k)
+    if out[0] == wanted:
+        return None
+    feeds = graph.inputs_of(report.output_id)
+    last = feeds[0][1] if feeds else report.output_id
+    sizes = f"{wanted} = {a} anchor{'s' if a != 1 else ''} × (5 + {k} classes)"
+    message = (f"the network gives {out[0]} channels per cell (from '{last}', "
+               f"{shape_text(out)}) but dataset '{dataset}' with {k} classes and the "
+               f"Output's {a} anchors needs {sizes}")
+    conv = _deciding_block(graph, report, last, _CONVOLUTIONS, channels_only=True)
+    if conv is not None:
+        return Misfit("classes", conv, tuple(out), (wanted, *out[1:]), message,
+                      f"set out_channels of '{conv}' to {sizes}", {"out_channels": wanted})
+    return Misfit("classes", last, tuple(out), (wanted, *out[1:]), message,
+                  f"end the network with a 1×1 Conv2d with out_channels {sizes}")
+

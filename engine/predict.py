@@ -25,9 +25,10 @@ from .data.imagefolder import EXTENSIONS
 from .dataset_fit import output_task
 from .errors import GraphError
 from .graph import Graph
-from .tasks import AVAILABLE_TASKS, get_task
+from .tasks import AVAILABLE_TASKS, get_task, output_anchors
 
 BATCH = 32
+DETECTION_SCORE = 0.25  # the boxes shown when no --score-threshold is given
 MASK_SUFFIX = ".mask.png"
 
 
@@ -46,6 +47,7 @@ class Predictor:
     size: tuple[int, int]
     mean: list[float]
     std: list[float]
+    anchors: list[list[float]] | None = None  # detection: the Output's [w, h] pairs
 
     def preprocess(self, path: Path) -> tuple[torch.Tensor, tuple[int, int]]:
         """One image as the network saw its training images (float32 [C, H, W]) and
@@ -109,7 +111,8 @@ def load_predictor(graph: Graph, weights: str | os.PathLike) -> Predictor:
                            f"{weights} was trained on {len(mean)}-channel images; "
                            f"predict reads images as grey (1) or RGB (3)")
     classes = [str(c) for c in data.get("classes") or []]
-    return Predictor(model, task, classes, channels, (h, w), mean, std)
+    anchors = output_anchors(report) if task == "detection" else None
+    return Predictor(model, task, classes, channels, (h, w), mean, std, anchors)
 
 
 def _input_id(graph: Graph) -> str:
@@ -187,8 +190,10 @@ def predict(predictor: Predictor, images: Sequence[Path], *, top: int = 5,
             batch_size: int = BATCH) -> list[dict[str, Any]]:
     """One result per image, in order, as SPEC §7's JSON objects. Classification keeps
     the ``top`` best classes with a probability of at least ``score_threshold``;
-    segmentation writes each mask and names the classes in it."""
-    task = get_task(predictor.task, predictor.classes)
+    segmentation writes each mask and names the classes in it; detection keeps the
+    boxes scoring at least ``score_threshold`` (0.25 when it is 0), in the image's own
+    pixels."""
+    task = get_task(predictor.task, predictor.classes, predictor.anchors, predictor.size)
     results: list[dict[str, Any]] = []
     for start in range(0, len(images), batch_size):
         chunk = list(images[start:start + batch_size])
@@ -208,9 +213,24 @@ def _result(predictor: Predictor, path: Path, size: tuple[int, int], decoded: di
     if "top" in decoded:
         kept = [t for t in decoded["top"] if t["probability"] >= threshold]
         return {"image": str(path), "top": kept}
+    if "detections" in decoded:
+        return {"image": str(path), "detections": scale_detections(
+            decoded["detections"], predictor.size, size, threshold or DETECTION_SCORE)}
     target = mask_path(path, out_dir)
     written = write_mask(decoded["class_map"], size, target)
     # the classes in the mask as written: a resize to a smaller image may drop some
     names = [predictor.classes[i] if i < len(predictor.classes) else str(i)
              for i in (int(c) for c in np.unique(written))]
     return {"image": str(path), "mask": str(target), "classes_present": names}
+
+
+def scale_detections(detections: list[dict], input_hw: tuple[int, int],
+                     own_size: tuple[int, int], threshold: float) -> list[dict]:
+    """Detections scoring at least ``threshold``, their boxes moved from input pixels
+    (the Input's H×W the image was resized to) to the image's own (width, height)."""
+    (h, w), (own_w, own_h) = input_hw, own_size
+    sx, sy = own_w / w, own_h / h
+    return [dict(d, box=[round(d["box"][0] * sx, 2), round(d["box"][1] * sy, 2),
+                         round(d["box"][2] * sx, 2), round(d["box"][3] * sy, 2)])
+            for d in detections if d["score"] >= threshold]
+

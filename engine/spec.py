@@ -26,8 +26,9 @@ _MISSING = object()
 class ParamSpec:
     """One parameter: its type, default, allowed values and a one-line doc.
 
-    ``kind`` is one of ``int``, ``float``, ``bool``, ``int2`` (an int or ``[h, w]``)
-    and ``choice`` (one of ``choices``). ``words`` lists strings an ``int2`` also
+    ``kind`` is one of ``int``, ``float``, ``bool``, ``int2`` (an int or ``[h, w]``),
+    ``choice`` (one of ``choices``) and ``anchors`` (a list of ``[w, h]`` pairs of
+    positive numbers, a detection Output's anchor sizes). ``words`` lists strings an ``int2`` also
     accepts (``"same"``/``"valid"`` for padding); ``nullable`` lets ``None`` through
     (a pool's stride, meaning "same as the kernel").
     """
@@ -69,6 +70,8 @@ class ParamSpec:
             # a named value of the .py export (SPEC §9 classes) stays the very object
             named = hasattr(value, "source") and isinstance(value, float)
             return self._check_range(value if named else float(value))
+        if self.kind == "anchors":
+            return _anchors(value)
         if self.kind == "int2":
             if isinstance(value, list | tuple):
                 if len(value) != 2:
@@ -92,6 +95,8 @@ class ParamSpec:
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "anchors":
+            return "a list of [w, h] pairs in input pixels, e.g. [[8, 8], [16, 16]]"
         rng = ""
         if self.minimum is not None and self.maximum is not None:
             rng = f" from {_fmt(self.minimum)} to {_fmt(self.maximum)}"
@@ -106,6 +111,22 @@ class ParamSpec:
 
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _anchors(value: Any) -> tuple[tuple[float, float], ...]:
+    """Anchor sizes as a tuple of (w, h) floats: at least one, each positive and finite."""
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"{value!r} is not a list of [w, h] pairs")
+    pairs = []
+    for pair in value:
+        if (not isinstance(pair, list | tuple) or len(pair) != 2
+                or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                           for v in pair)):
+            raise ValueError(f"{pair!r} is not a [w, h] pair")
+        if not all(math.isfinite(v) and v > 0 for v in pair):
+            raise ValueError(f"the anchor {list(pair)} must have a positive width and height")
+        pairs.append((float(pair[0]), float(pair[1])))
+    return tuple(pairs)
 
 
 def _as_int(value: Any, spec: ParamSpec) -> int:

@@ -37,7 +37,7 @@ from .device import DeviceError, describe_device, free_memory, resolve_device
 from .errors import GraphError
 from .graph import Graph
 from .probe import kernels, probe
-from .tasks import MISTAKES_SHOWN, Evaluation, Task, get_task, output_task
+from .tasks import MISTAKES_SHOWN, Evaluation, Task, task_for
 from .train_config import ConfigError, TrainConfig
 from .train_events import (
     DoneEvent,
@@ -168,7 +168,7 @@ class Trainer:
                                         image_shape=inputs[0] if inputs else None,
                                         options=cfg.dataset_options)
         # The Output's task decides the loss, the targets and the metrics from here on.
-        self.task: Task = get_task(output_task(report), self.dataset.classes)
+        self.task: Task = task_for(report, self.dataset.classes)
         check_fit(self.graph, report, self.dataset, self.task)
         torch.manual_seed(cfg.seed)
         model = compile_graph(self.graph, report)
@@ -402,7 +402,8 @@ class Trainer:
         With ``source`` (the ImageSet the unshuffled ``batches`` were made from), a
         classifier's evaluation also holds EpochEvent's ``wrong_*`` fields: the
         MISTAKES_SHOWN most confident wrong predictions, the ones most worth a look; a
-        segmentation's holds the ``worst_*`` fields, the images of lowest IoU.
+        segmentation's holds the ``worst_*`` fields, the images of lowest IoU (detection:
+        of most missed and false boxes).
 
         ``reduce``: ``batches`` is this process's share of a sharded set; the loss and
         confusion sums of every process are added up (the extras stay this share's).
@@ -418,8 +419,7 @@ class Trainer:
                 out = net(x)
             accumulator.add(out, y)
         if reduce and self.world.distributed:
-            distributed.all_sum(accumulator.loss_sum)
-            distributed.all_sum(accumulator.counts)
+            accumulator.reduce()
         self.model.train()
         return accumulator.finish(source)
 
@@ -514,7 +514,7 @@ def check_fit(graph: Graph, report, dataset: Dataset, task: Task | None = None) 
     segmentation) the output size does not fit the data, naming both sides and the
     fix (the rule is engine.dataset_fit's, which the application uses too); then
     labels the loss cannot take."""
-    task = task or get_task(output_task(report), dataset.classes)
+    task = task or task_for(report, dataset.classes)
     misfit = task.misfit(graph, report, dataset)
     if misfit is not None:
         raise DatasetError(misfit.refusal())

@@ -32,7 +32,9 @@ class ReadyEvent:
     probe_images: np.ndarray         # [N,C,H,W] as stored in the dataset (uint8 or 0..1)
     task: str = "classification"     # the Output block's task (SPEC §7)
     # segmentation: the probe images' true masks, uint8 [N,H,W] of class indexes, 255 =
-    # ignore, so a view can show the truth beside each PredictionEvent; None otherwise
+    # ignore, so a view can show the truth beside each PredictionEvent; detection: their
+    # box rows float32 [N,M,5] (class, x1, y1, x2, y2 in input pixels; class −1 rows are
+    # padding); None otherwise
     probe_targets: np.ndarray | None = None
     # Started from a checkpoint (TrainConfig.init, SPEC §8): the nodes that took its
     # weights and those that start fresh, in graph order; both empty without one.
@@ -86,6 +88,13 @@ class EpochEvent:
     worst_true: np.ndarray | None = None
     worst_predicted: np.ndarray | None = None
     worst_iou: np.ndarray | None = None
+    # Detection's: ``worst_images`` are then the validation images with the most missed
+    # plus false boxes (IoU 0.5, scores ≥ 0.25), most first; per image its true rows
+    # float32 [G,5] (class, x1, y1, x2, y2), its detections float32 [D,6] (class, score,
+    # x1, y1, x2, y2) and int [K,2] (missed, false) counts.
+    worst_true_boxes: list[np.ndarray] | None = None
+    worst_detections: list[np.ndarray] | None = None
+    worst_errors: np.ndarray | None = None
     # metrics.csv columns beyond the classifier's (val_miou, val_iou_<class>, ...);
     # None where there is no value (a class absent from the validation set)
     metrics: dict[str, float | None] = field(default_factory=dict)
@@ -94,6 +103,11 @@ class EpochEvent:
     def miou(self) -> float | None:
         """Validation mIoU (segmentation), over the classes present or predicted."""
         return self.metrics.get("val_miou")
+
+    @property
+    def map50(self) -> float | None:
+        """Validation mAP at IoU 0.5 (detection)."""
+        return self.metrics.get("val_map50")
 
     @property
     def iou(self) -> np.ndarray | None:
@@ -140,14 +154,20 @@ class FeatureMapEvent:
 
 @dataclass(frozen=True)
 class PredictionEvent:
-    """Segmentation only: what the network makes of the current probe image now, sent at
-    each probe (about twice a second in the application) whether or not feature maps
-    are asked for, so the live view can overlay the predicted mask on the image."""
+    """Segmentation and detection: what the network makes of the current probe image
+    now, sent at each probe (about twice a second in the application) whether or not
+    feature maps are asked for, so the live view can draw the predicted mask or boxes
+    over the image."""
 
     global_step: int
     probe_index: int
-    class_map: np.ndarray                  # uint8 [H,W], argmax over the logits
+    class_map: np.ndarray | None = None    # segmentation: uint8 [H,W], argmax over the logits
     confidence: np.ndarray | None = None   # float32 [H,W], the largest softmax probability
+    # detection: the boxes scoring at least 0.25 after NMS, best first: float32 [D,4]
+    # (x1, y1, x2, y2 in input pixels), their scores [D] and class indexes int64 [D]
+    boxes: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -160,8 +180,15 @@ class DoneEvent:
     def summary(self) -> str:
         """The last epoch's validation result in words, as the command line and the
         Training panel both say it: 'validation accuracy 99.0%', or for segmentation
-        'validation mIoU 0.812, pixel accuracy 95.1%'; '' before any epoch ended."""
+        'validation mIoU 0.812, pixel accuracy 95.1%', for detection 'validation mAP@0.5
+        0.853, mAP@0.5:0.95 0.541'; '' before any epoch ended."""
         last = self.metrics[-1] if self.metrics else {}
+        if "val_map50" in last:
+            m50, m = last.get("val_map50"), last.get("val_map")
+            if m50 is None:
+                return ""
+            return f"validation mAP@0.5 {m50:.3f}" + (f", mAP@0.5:0.95 {m:.3f}"
+                                                       if m is not None else "")
         acc, miou = last.get("val_accuracy"), last.get("val_miou")
         if miou is not None and acc is not None:
             return f"validation mIoU {miou:.3f}, pixel accuracy {100 * acc:.1f}%"

@@ -7,7 +7,8 @@ from ..spec import BlockSpec, Params, ParamSpec, Shape, fmt_shape
 
 # What the network's result means (SPEC §7); engine.tasks has one object per name.
 TASKS = ("classification", "segmentation", "detection")
-AVAILABLE_TASKS = ("classification", "segmentation")
+AVAILABLE_TASKS = TASKS
+DEFAULT_ANCHORS = ((8.0, 8.0), (16.0, 16.0), (32.0, 32.0))
 
 
 def _input_shape(p: Params, ins: list[Shape]) -> Shape:
@@ -24,13 +25,34 @@ def _output_shape(p: Params, ins: list[Shape]) -> Shape:
             f"a segmentation Output needs a class score per pixel [K,H,W] but gets "
             f"{fmt_shape(ins[0])}: end the network with a 1×1 Conv2d (out_channels = the "
             f"number of classes) at the Input's size instead of Flatten/Linear")
+    if task == "detection":
+        _check_detection_head(p, ins[0])
     return ins[0]
+
+
+def _check_detection_head(p: Params, shape: Shape) -> None:
+    """A detection Output takes a grid [A·(5+K), S, S] (SPEC §7); K comes with the
+    dataset (engine.dataset_fit checks it), but A·(5+K) must at least be possible."""
+    a = len(p.get("anchors", DEFAULT_ANCHORS))
+    if len(shape) != 3:
+        raise BlockError(
+            f"a detection Output needs a grid [A·(5+K),S,S] but gets {fmt_shape(shape)}: end "
+            f"the network with a 1×1 Conv2d with {a}×(5 + classes) out_channels instead of "
+            f"Flatten/Linear")
+    if shape[0] % a or shape[0] // a < 6:
+        raise BlockError(
+            f"a detection head gives {a} anchors × (5 + classes) channels but this one has "
+            f"{shape[0]}: set the last Conv2d's out_channels to {a}×(5 + classes), e.g. "
+            f"{a * 10} for 5 classes")
 
 
 def _output_subtitle(p: Params) -> str:
     """Silent for classifiers (as before); otherwise the task, which changes everything
     downstream (loss, metrics, what predict writes)."""
     task = p.get("task", "classification")
+    if task == "detection":
+        a = len(p.get("anchors", DEFAULT_ANCHORS))
+        return f"detection · {a} anchor{'s' if a != 1 else ''}"
     return "" if task == "classification" else str(task)
 
 
@@ -60,7 +82,12 @@ BLOCKS = (
             ParamSpec("task", "choice", "classification",
                       "What the result means: classification (a score per class [K]), "
                       "segmentation (a score per class and pixel [K,H,W] at the Input's "
-                      "size) or detection (not available yet).", choices=TASKS),
+                      "size) or detection (A·(5+K) channels per cell of an S×S grid, "
+                      "YOLO-style).", choices=TASKS),
+            ParamSpec("anchors", "anchors", DEFAULT_ANCHORS,
+                      "Detection: the anchor boxes' [w, h] in input pixels; each grid "
+                      "cell predicts one box per anchor, sized relative to it.",
+                      only_when=("task", "detection")),
         ),
         infer=_output_shape,
         id_prefix="out",

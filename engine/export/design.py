@@ -169,7 +169,9 @@ def export_design(graph: Graph, path: str | os.PathLike, format: str | None = No
 
 def _export_pytorch(graph: Graph, path: Path, state: Mapping[str, torch.Tensor] | None,
                     extras: dict[str, Any], source: str, untrained: str) -> ExportResult:
-    source_text = pytorch_source(graph)
+    # a detector's CLASSES: the checkpoint's names, only with its weights
+    classes = extras.get("classes") if state is not None else None
+    source_text = pytorch_source(graph, classes)
     pt = weights_file_for(path)
     if state is not None and pt == path:
         raise ExportError(f"a .py export writes its weights beside it as {pt.name}: give the "

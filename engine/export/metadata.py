@@ -4,8 +4,10 @@ A program that runs the exported model (onnxruntime in an app, a web page) needs
 same three things ``convas predict`` reads from a checkpoint: what the output means
 (``convas.task``), the class names (``convas.classes``, a JSON list) and how to turn
 an image into the input (``convas.preprocess``, JSON ``{"channels": C, "size": [H, W],
-"mean": [...], "std": [...]}``). They are written as strings, ONNX's only kind of
-metadata value, the lists and objects as JSON.
+"mean": [...], "std": [...]}``). A detector's file also says how to decode its raw
+head: ``convas.anchors`` (JSON ``[[w, h], ...]`` in input pixels) and ``convas.decode``
+(JSON, the decoding and NMS rules in words and numbers). They are written as strings,
+ONNX's only kind of metadata value, the lists and objects as JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from ..dataset_fit import output_task
 TASK_KEY = "convas.task"
 CLASSES_KEY = "convas.classes"
 PREPROCESS_KEY = "convas.preprocess"
+ANCHORS_KEY = "convas.anchors"
+DECODE_KEY = "convas.decode"
 
 
 def onnx_metadata(report: Report, checkpoint: Mapping[str, Any] | None = None
@@ -41,6 +45,11 @@ def onnx_metadata(report: Report, checkpoint: Mapping[str, Any] | None = None
 
     A design with several Inputs gets no ``convas.preprocess`` without a checkpoint:
     one image size would describe only one of them.
+
+    A detector (SPEC §7) also gets ``convas.anchors``, the design's Output anchors
+    (what ``convas predict`` decodes with), and ``convas.decode``
+    (:func:`engine.export.detection_source.decode_description`): the ONNX graph ends
+    at the raw head, so a program needs both to find the boxes.
     """
     data = checkpoint or {}
     task = data.get("task") or output_task(report)
@@ -54,7 +63,24 @@ def onnx_metadata(report: Report, checkpoint: Mapping[str, Any] | None = None
             preprocess = {"channels": int(shape[0]), "size": [int(shape[1]), int(shape[2])]}
     if preprocess is not None:
         metadata[PREPROCESS_KEY] = json.dumps(_plain(preprocess))
+    if task == "detection":
+        metadata.update(_detection_metadata(report))
     return metadata
+
+
+def _detection_metadata(report: Report) -> dict[str, str]:
+    from ..tasks import output_anchors
+    from .detection_source import decode_description
+
+    anchors = output_anchors(report)
+    shape = report.output_shape
+    num_classes = grid = None
+    if shape is not None and len(shape) == 3:
+        k, rest = divmod(int(shape[0]), len(anchors))
+        num_classes = k - 5 if not rest and k > 5 else None
+        grid = (int(shape[1]), int(shape[2]))
+    return {ANCHORS_KEY: json.dumps(_plain(anchors)),
+            DECODE_KEY: json.dumps(decode_description(len(anchors), num_classes, grid))}
 
 
 def _plain(value: Any) -> Any:

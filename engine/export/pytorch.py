@@ -8,6 +8,10 @@ already plain torch. Each submodule is written from the Recipe it was compiled f
 the composite blocks' classes are copied from ``engine/blocks/torch_modules.py``, which
 is written to need nothing but torch, and plug-in blocks' functions from their files,
 without the ``@block`` decorator (see ``engine.plugins.source``).
+
+A detector's file also carries the head's decoding and NMS as plain-torch functions
+(``decode``, ``nms``, ``detect``) with its anchors, input size and class names as
+module constants (engine.export.detection_source), so it finds boxes with torch alone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import inspect
 import os
 import re
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -30,6 +35,8 @@ from ..graph import Graph
 from ..plugins import PluginError
 from ..plugins.source import carried_source
 from .constructors import recipe_call
+from .detection_source import DEFINED_NAMES as DETECTION_NAMES
+from .detection_source import detection_source
 from .errors import ExportError
 from .files import write_text_atomic
 
@@ -40,20 +47,28 @@ _TAKEN_NAMES = {"torch", "nn", "build_model"}
 _LINE_LENGTH = 100
 
 
-def export_pytorch(graph: Graph, path: str | os.PathLike) -> Path:
+def export_pytorch(graph: Graph, path: str | os.PathLike,
+                   classes: Sequence[str] | None = None) -> Path:
     """Write ``graph`` as a standalone PyTorch file; returns the path written.
 
-    Raises :class:`engine.GraphError` for an invalid graph and :class:`ExportError`
-    when the file cannot be written (nothing partial is left).
+    ``classes`` are a detector's class names (its ``CLASSES``). Raises
+    :class:`engine.GraphError` for an invalid graph and :class:`ExportError` when the
+    file cannot be written (nothing partial is left).
     """
     path = Path(path)
-    write_text_atomic(path, pytorch_source(graph))
+    write_text_atomic(path, pytorch_source(graph, classes))
     return path
 
 
-def pytorch_source(graph: Graph) -> str:
-    """The ``.py`` file's text for ``graph`` (raises GraphError when it is invalid)."""
+def pytorch_source(graph: Graph, classes: Sequence[str] | None = None) -> str:
+    """The ``.py`` file's text for ``graph`` (raises GraphError when it is invalid).
+
+    A detector's file also defines ``decode``, ``nms`` and ``detect`` with its
+    ``ANCHORS``, ``IMAGE_SIZE`` and ``CLASSES`` (``classes``, the checkpoint's names;
+    None when not given). Other tasks ignore ``classes``."""
     report = analyze(graph)
+    detection = _detection_part(report, classes)
+    taken = _TAKEN_NAMES | (DETECTION_NAMES if detection else set())
     with torch.device("meta"):  # the structure without allocating or initialising weights
         module = compile_graph(graph, report)
     recipes = module.meta["convas_recipes"]
@@ -61,24 +76,25 @@ def pytorch_source(graph: Graph) -> str:
     used = list(recipes.values())
     users = ""
     if graph.blocks:  # one class per block made of blocks (SPEC §9)
-        users, instance_calls, inner = _user_classes(graph, report, module)
+        users, instance_calls, inner = _user_classes(graph, report, module, taken)
         calls.update(instance_calls)
         used += inner
     composites = _composite_source({r.target for r in used
                                     if isinstance(r.target, str) and "." not in r.target})
     plugin_imports, plugin_defs = _plugin_source([r.target for r in used
-                                                  if callable(r.target)], composites)
+                                                  if callable(r.target)], composites,
+                                                 taken)
     helpers = "\n\n\n".join(d for d in (composites, *plugin_defs, users) if d)
-    class_name = _class_name(graph.name, helpers)
+    class_name = _class_name(graph.name, helpers, taken)
     lines = [_assignment(f"self.{name}", *calls[name]) for name, _ in module.named_children()]
     init = "\n".join(["super().__init__()", *lines])
     forward = _forward_source(module)
     imports = ["from __future__ import annotations", ""]
-    if "torch." in forward + helpers:
+    if "torch." in forward + helpers + detection:
         imports.append("import torch")
     imports.append("from torch import nn")
     imports += [line for line in plugin_imports if line not in imports]
-    parts = [_header(graph, report, module) + "\n\n" + "\n".join(imports)]
+    parts = [_header(graph, report, module, bool(detection)) + "\n\n" + "\n".join(imports)]
     if helpers:
         parts.append(helpers)
     parts.append(
@@ -92,16 +108,32 @@ def pytorch_source(graph: Graph) -> str:
         f'    """The network with fresh weights; load a state_dict for trained ones."""\n'
         f"    return {class_name}()"
     )
+    if detection:
+        parts.append(detection)
     return "\n\n\n".join(parts) + "\n"
 
 
-def _user_classes(graph: Graph, report: Report, module: fx.GraphModule
+def _detection_part(report: Report, classes: Sequence[str] | None) -> str:
+    """The decoding constants and functions of a detector's file; "" for other tasks."""
+    from ..dataset_fit import output_task
+    from ..tasks import output_anchors
+
+    if output_task(report) != "detection":
+        return ""
+    shape = report.nodes[report.input_ids[0]].output_shape if report.input_ids else None
+    image_hw = (int(shape[1]), int(shape[2])) if shape is not None and len(shape) == 3 \
+        else (0, 0)
+    return detection_source(output_anchors(report), image_hw,
+                            None if classes is None else list(classes))
+
+
+def _user_classes(graph: Graph, report: Report, module: fx.GraphModule, taken: set[str]
                   ) -> tuple[str, dict[str, tuple[str, list[str]]], list]:
     """The classes of the blocks made of blocks, the call of each top-level instance by
     submodule name, and the recipes the classes use (for the helpers they need)."""
     from .user_classes import user_classes
 
-    taken = _TAKEN_NAMES | _defined(inspect.getsource(torch_modules)) | {
+    taken = taken | _defined(inspect.getsource(torch_modules)) | {
         class_name_for(graph.name)}
     classes = user_classes(graph, taken)
     calls = {}
@@ -113,7 +145,8 @@ def _user_classes(graph: Graph, report: Report, module: fx.GraphModule
     return "\n\n\n".join(classes.sources), calls, classes.recipes
 
 
-def _header(graph: Graph, report: Report, module: fx.GraphModule) -> str:
+def _header(graph: Graph, report: Report, module: fx.GraphModule,
+            detector: bool = False) -> str:
     names = module_names(report.nodes)
     used = {p.target for p in module.graph.nodes if p.op == "placeholder"}
     inputs = [n for n in report.input_ids if names[n] in used]
@@ -121,14 +154,21 @@ def _header(graph: Graph, report: Report, module: fx.GraphModule) -> str:
                        for n in inputs)
     out = ", ".join(map(str, report.output_shape))
     count = sum(p.numel() for p in module.parameters())
-    return "\n".join([
+    lines = [
         f'# Generated by Convas from the graph "{_one_line(graph.name)}".',
         f"# Input: {shapes}; output [N, {out}]; {count:,} parameters.",
         "# Needs only PyTorch. To load weights trained in Convas:",
         "#     model = build_model()",
         '#     checkpoint = torch.load("model.pt", weights_only=True)',
         '#     model.load_state_dict(checkpoint["state_dict"])',
-    ])
+    ]
+    if detector:
+        lines += [
+            "# The output is the raw detection head; its boxes, best first, per image:",
+            "#     boxes, scores, labels = detect(model.eval()(images))[0]",
+            "# (x1, y1, x2, y2 in input pixels; CLASSES[label] names a label)",
+        ]
+    return "\n".join(lines)
 
 
 def _assignment(target: str, callee: str, args: list[str], indent: int = 8) -> str:
@@ -179,7 +219,8 @@ def _composite_source(needed: set[str]) -> str:
                          if name in keep)
 
 
-def _plugin_source(functions: list, composites: str) -> tuple[list[str], list[str]]:
+def _plugin_source(functions: list, composites: str, taken: set[str]
+                   ) -> tuple[list[str], list[str]]:
     """Imports and definitions of the plug-in functions used, checked against the names
     the file defines itself."""
     if not functions:
@@ -188,7 +229,7 @@ def _plugin_source(functions: list, composites: str) -> tuple[list[str], list[st
         imports, defs = carried_source(functions)
     except PluginError as exc:
         raise ExportError(f"{exc}; nothing was written") from None
-    taken = _TAKEN_NAMES | _defined(composites)
+    taken = taken | _defined(composites)
     clash = sorted(taken & _defined("\n\n".join(defs)))
     if clash:
         raise ExportError(f"a plug-in file defines {', '.join(clash)}, a name the .py file "
@@ -200,9 +241,9 @@ def _defined(source: str) -> set[str]:
     return set(re.findall(r"^(?:class|def) (\w+)", source, re.MULTILINE))
 
 
-def _class_name(graph_name: str, helpers: str) -> str:
+def _class_name(graph_name: str, helpers: str, taken: set[str]) -> str:
     name = class_name_for(graph_name)
-    taken = _TAKEN_NAMES | _defined(helpers)
+    taken = taken | _defined(helpers)
     while name in taken:
         name += "Model"
     return name

@@ -33,15 +33,16 @@ class Evaluation:
     """One pass over the validation set.
 
     ``loss`` is the mean over what the task counts (images, or labelled pixels);
-    ``accuracy`` the fraction of those predicted right; ``confusion`` counts them as
-    [true, predicted]; ``metrics`` are the task's own metrics.csv values
+    ``accuracy`` the fraction of those predicted right (detection: the mAP@0.5);
+    ``confusion`` counts them as [true, predicted] (None for detection, which has no
+    one class per image or pixel); ``metrics`` are the task's own metrics.csv values
     (``val_…`` columns beyond ``val_loss``/``val_accuracy``); ``extras`` are further
     EpochEvent fields (the classifier's most confident mistakes).
     """
 
     loss: float
     accuracy: float
-    confusion: np.ndarray
+    confusion: np.ndarray | None
     metrics: dict[str, float | None] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -73,6 +74,14 @@ class Accumulator:
             cells = torch.where(y == self.ignore, self.k * self.k, cells)
         self.counts += torch.bincount(cells.flatten(), minlength=self.k * self.k + 1)[
             :self.k * self.k]
+
+    def reduce(self) -> None:
+        """Add up every process's sums (a distributed validation, each process on its
+        share of the set); the extras stay this process's."""
+        from .. import distributed
+
+        distributed.all_sum(self.loss_sum)
+        distributed.all_sum(self.counts)
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """The predicted class of each target (argmax over the class axis)."""

@@ -188,7 +188,7 @@ def test_masks_are_at_the_images_own_size_beside_it(segmenter, tmp_path):
     assert image_files([tmp_path]) == [tmp_path / "big.png"]
 
 
-def test_a_detection_design_is_refused_clearly(segmenter):
+def test_a_segmentation_checkpoint_on_a_detection_design_is_refused_clearly(segmenter):
     trainer, out = segmenter
     graph = fcn()
     graph.set_param("out", "task", "detection")

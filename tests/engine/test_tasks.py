@@ -92,8 +92,11 @@ def test_columns_follow_the_spec():
         "val_miou", "val_iou_bg", "val_iou_cat", "seconds", "lr"]
     assert Classification().columns(["a"]) == [
         "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "lr"]
+    assert get_task("detection", list("abcde")).columns(list("abcde")) == [
+        "epoch", "train_loss", "train_found", "val_loss", "val_map50", "val_map", "seconds",
+        "lr"]
     with pytest.raises(ValueError, match="not available yet"):
-        get_task("detection")
+        get_task("pose")
 
 
 @pytest.mark.parametrize("augment", [Augment(hflip=True), Augment(crop_padding=2),
@@ -191,19 +194,24 @@ def test_the_outputs_task_must_be_the_datasets():
 
 def test_the_output_block_takes_a_task():
     spec = CATALOGUE["Output"]
-    assert spec.defaults() == {"task": "classification"}
+    assert spec.defaults() == {"task": "classification",
+                               "anchors": ((8.0, 8.0), (16.0, 16.0), (32.0, 32.0))}
     assert spec.param_index["task"].choices == ("classification", "segmentation", "detection")
     assert spec.subtitle({"task": "classification"}) == ""
     assert spec.subtitle({"task": "segmentation"}) == "segmentation"
-    # a segmentation Output on a vector, and detection, are errors on the Output itself
+    assert spec.subtitle({"task": "detection"}) == "detection · 3 anchors"
+    assert spec.subtitle({"task": "detection", "anchors": [[4, 4]]}) == "detection · 1 anchor"
+    # a segmentation Output on a vector, or a detection one on channels that cannot be
+    # A·(5+K), are errors on the Output itself
     vector = build([("x", "Input", {"channels": 1, "height": 4, "width": 4}),
                     ("flat", "Flatten", {}), ("out", "Output", {"task": "segmentation"})],
                    [("x", "flat"), ("flat", "out")])
     error = analyze(vector).nodes["out"].error
     assert error is not None and "[K,H,W]" in error.message and "1×1 Conv2d" in error.message
-    detection = seg_design(task="detection")
+    detection = seg_design(task="detection")   # 3 channels: not 3 anchors × (5 + K)
     error = analyze(detection).nodes["out"].error
-    assert error is not None and "not available yet" in error.message
+    assert error is not None and "3 anchors × (5 + classes)" in error.message
+    assert analyze(seg_design(classes=30, task="detection")).nodes["out"].error is None
 
 
 def test_a_checkpoint_from_before_tasks_reads_as_a_classifier_with_its_preprocessing(tmp_path):

@@ -46,6 +46,9 @@ EXPECTED_PARAMS = {
     # 1×1 score layers, ConvTranspose2d ×2, ×2, ×8 with the pool4 and pool3 scores added)
     "unet_shapes": 121_078,
     "fcn_shapes": 273_812,
+    # detection on shapes-det (1×64×64, 5 classes): conv 16 / 32 / 64, each with BatchNorm,
+    # ReLU and 2×2 max pool, two conv 128 on the 8×8 grid, a 1×1 head of 3 × (5 + 5)
+    "yolo_shapes": 248_974,
 }
 
 IMAGENET = {"alexnet", "vgg16", "vgg16_stages", "resnet18_blocks", "resnet18", "resnet50",
@@ -53,8 +56,10 @@ IMAGENET = {"alexnet", "vgg16", "vgg16_stages", "resnet18_blocks", "resnet18", "
 # Add has no weights, so the totals above cannot tell a missing skip connection.
 EXPECTED_ADDS = {"mobilenetv2": 10, "fcn_shapes": 2}  # FCN-8s: the pool4 and pool3 skips
 OUTPUT_SHAPES = {"lenet5": (10,), "x_vs_o": (2,), "digits_cnn": (10,)} | {
-    n: (1000,) for n in IMAGENET} | {n: (6, 64, 64) for n in ("unet_shapes", "fcn_shapes")}
+    n: (1000,) for n in IMAGENET} | {n: (6, 64, 64) for n in ("unet_shapes", "fcn_shapes")} | {
+    "yolo_shapes": (30, 8, 8)}
 SEGMENTATION = {"unet_shapes", "fcn_shapes"}
+DETECTION = {"yolo_shapes"}
 
 
 def _raw(name: str) -> dict:
@@ -114,7 +119,8 @@ def test_template_analyses_and_compiles(name: str) -> None:
     if name in IMAGENET:
         assert in_shape == (3, 224, 224)
     task = graph.params_of(report.output_id).get("task", "classification")
-    assert task == ("segmentation" if name in SEGMENTATION else "classification")
+    assert task == ("segmentation" if name in SEGMENTATION else
+                    "detection" if name in DETECTION else "classification")
 
     model = compile_graph(graph, report)
     assert sum(p.numel() for p in model.parameters()) == EXPECTED_PARAMS[name]
