@@ -208,6 +208,10 @@ class YoloLoss(nn.Module):
         self.image_hw = (int(image_hw[0]), int(image_hw[1]))
         self.num_classes = int(num_classes)
         self.reduction = reduction
+        # The last batch's labels and their encoding: the trainer's running "found" figure
+        # (positives_found) reads the same assignment instead of encoding it again, which
+        # on a GPU is dozens of small kernels a step.
+        self.last_targets: tuple[Tensor, Targets] | None = None
 
     def forward(self, out: Tensor, y: Tensor) -> Tensor:
         with torch.autocast(out.device.type, enabled=False):
@@ -220,6 +224,7 @@ class YoloLoss(nn.Module):
         k, a = self.num_classes, len(anchors)
         p = split_output(out, a, k)
         t = encode_targets(y, anchors, p.shape[2:4], self.image_hw, k)
+        self.last_targets = (y, t)
         pos = t.positive.float()
         boxes, _, _ = decode(out.detach(), anchors, self.image_hw, k)
         truth = y[..., 1:5].float()
@@ -240,14 +245,16 @@ class YoloLoss(nn.Module):
 
 
 def positives_found(out: Tensor, y: Tensor, anchors: Tensor, image_hw: tuple[int, int],
-                    num_classes: int) -> Tensor:
+                    num_classes: int, targets: Targets | None = None) -> Tensor:
     """[found, assigned] for a running training figure, on the device: the assigned
     (cell, anchor) pairs whose objectness is above one half and whose most likely
-    class is the true one, of all assigned pairs."""
+    class is the true one, of all assigned pairs. ``targets``: ``y``'s encoding when
+    the loss has just made it."""
     with torch.no_grad():
         out = out.detach().float()
         p = split_output(out, len(anchors), num_classes)
-        t = encode_targets(y, anchors.to(out.device), p.shape[2:4], image_hw, num_classes)
+        t = targets if targets is not None else encode_targets(
+            y, anchors.to(out.device), p.shape[2:4], image_hw, num_classes)
         right = (p[..., 4] > 0) & (p[..., 5:].argmax(-1) == t.label) & t.positive
         return torch.stack((right.sum(), t.positive.sum()))
 

@@ -118,17 +118,23 @@ class Detection(Task):
         self.classes = list(classes)
         self.anchors = as_anchors(anchors)
         self.image_hw = (int(image_hw[0]), int(image_hw[1]))
+        self._criterion: YoloLoss | None = None  # the trainer's, once asked for
 
     def loss(self) -> YoloLoss:
         return YoloLoss(self.anchors, self.image_hw, len(self.classes))
 
     def criterion(self, config: TrainConfig) -> nn.Module:
-        return self.loss()
+        self._criterion = self.loss()
+        return self._criterion
 
     def hits(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """[found, assigned]: the true boxes whose (cell, anchor) says "object" with the
-        right class, of all assigned ones (a cheap running figure; the mAP is per epoch)."""
-        return positives_found(out, y, self.anchors, self.image_hw, len(self.classes))
+        right class, of all assigned ones (a cheap running figure; the mAP is per epoch).
+        The step's loss has just assigned ``y``: its encoding is reused."""
+        last = self._criterion.last_targets if self._criterion is not None else None
+        targets = last[1] if last is not None and last[0] is y else None
+        return positives_found(out, y, self.anchors, self.image_hw, len(self.classes),
+                               targets)
 
     def accumulator(self, num_classes: int, device: torch.device) -> Accumulator:
         return DetectionAccumulator(num_classes, device, self)

@@ -202,6 +202,24 @@ def test_the_perfect_output_has_a_small_loss_and_finds_every_box():
     assert positives_found(-perfect, y, ANCHORS, IMAGE, K).tolist() == [0, 3]
 
 
+def test_the_trainers_found_figure_reuses_the_losss_assignment_and_agrees():
+    from engine.tasks.detection import Detection
+
+    y = _labels([[[0, 1, 1, 20, 20]], [[4, 30, 30, 60, 50], [1, 2, 40, 10, 60]]])
+    task = Detection([str(i) for i in range(K)], ANCHORS.tolist(), IMAGE)
+    perfect = _perfect_output(y)
+    loss_fn = task.criterion(None)
+    loss_fn(perfect, y)
+    assert loss_fn.last_targets is not None and loss_fn.last_targets[0] is y
+    assert task.hits(perfect, y).tolist() == [3, 3]
+    loss_fn(-perfect, y)
+    assert task.hits(-perfect, y).tolist() == [0, 3]
+    # other labels than the loss's last ones are encoded afresh
+    other = y.clone()
+    other[1, 1, 0] = -1
+    assert task.hits(perfect, other).tolist() == [2, 2]
+
+
 def test_a_tiny_network_overfits_one_batch():
     torch.manual_seed(0)
     x = torch.rand(4, 1, 64, 64)
