@@ -42,8 +42,9 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="run a trained design on image files",
                        description="Run FILE with the trained weights of --weights on images "
                                    "(files, or folders of them), preprocessed as in training: "
-                                   "the top classes of each image, or a mask PNG per image "
-                                   "for a segmentation design.")
+                                   "the top classes of each image, a mask PNG per image "
+                                   "for a segmentation design, or the boxes a detector "
+                                   "finds (in the image's own pixels).")
     p.add_argument("file", metavar="FILE", help="a .convas.json graph")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--weights", required=True, metavar="CKPT",
@@ -54,7 +55,8 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=_top, default=5, metavar="K",
                    help="classification: the K most probable classes (default 5)")
     p.add_argument("--score-threshold", type=_fraction, default=0.0, metavar="X",
-                   help="classification: leave out classes with a probability below X")
+                   help="classification: leave out classes with a probability below X; "
+                        "detection: leave out boxes scoring below X (default 0.25)")
 
 
 def predict(args: argparse.Namespace, out: TextIO | None = None,
@@ -84,11 +86,19 @@ def predict(args: argparse.Namespace, out: TextIO | None = None,
 
 
 def describe(result: dict[str, Any]) -> str:
-    """One readable line: ``cat.png: X 97.1 %, O 2.3 %`` or
-    ``img.png: mask img.mask.png (X, O)``."""
+    """One readable line: ``cat.png: X 97.1 %, O 2.3 %``,
+    ``img.png: mask img.mask.png (X, O)`` or
+    ``img.png: 2 objects: X 0.97 at (3, 4, 20, 22), O 0.88 at (30, 2, 61, 40)``."""
     name = Path(result["image"]).name
     if "top" in result:
         tops = ", ".join(f"{t['class']} {100 * t['probability']:.1f} %" for t in result["top"])
         return f"{name}: {tops or 'no class above the threshold'}"
+    if "detections" in result:
+        found = result["detections"]
+        if not found:
+            return f"{name}: no object above the score threshold"
+        boxes = ", ".join(f"{d['class']} {d['score']:.2f} at "
+                          f"({', '.join(f'{v:.0f}' for v in d['box'])})" for d in found)
+        return f"{name}: {len(found)} object{'s' if len(found) != 1 else ''}: {boxes}"
     present = ", ".join(result["classes_present"])
     return f"{name}: mask {result['mask']} ({present})"

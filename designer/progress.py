@@ -16,6 +16,12 @@ def _duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+# What the running training figure is, by task: the share of labelled pixels right for
+# segmentation, and for detection the share of true boxes whose cell and anchor say
+# "object" with the right class ("found"; the mAP needs a whole validation pass).
+ACCURACY_NAMES = {"segmentation": "px acc", "detection": "found"}
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
@@ -30,7 +36,7 @@ class ProgressPrinter:
         self._last_draw = 0.0
         self._line_open = False
         self._rate: float | None = None
-        self._accuracy = "acc"  # "px acc" for segmentation: the accuracy is of pixels
+        self._accuracy = "acc"  # the running figure's name: ACCURACY_NAMES by task
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ReadyEvent):
@@ -41,7 +47,7 @@ class ProgressPrinter:
             self._epoch(event)
 
     def _ready(self, e: ReadyEvent) -> None:
-        self._accuracy = "px acc" if e.task == "segmentation" else "acc"
+        self._accuracy = ACCURACY_NAMES.get(e.task, "acc")
         shape = "×".join(map(str, e.image_shape))
         self.stream.write(f"on {e.device}, {e.precision}: {e.train_size:,} training / "
                           f"{e.val_size:,} validation images {shape}, {len(e.classes)} "
@@ -77,9 +83,13 @@ class ProgressPrinter:
         elif e.task == "segmentation":
             miou = "—" if e.miou is None else f"{e.miou:.3f}"
             val = f"  val loss {e.val_loss:.4f} mIoU {miou} px acc {_pct(e.val_accuracy)}"
+        elif e.task == "detection":
+            m50, m = e.metrics.get("val_map50"), e.metrics.get("val_map")
+            val = (f"  val loss {e.val_loss:.4f} mAP@0.5 {_num(m50)} "
+                   f"mAP@0.5:0.95 {_num(m)}")
         else:
             val = f"  val loss {e.val_loss:.4f} acc {_pct(e.val_accuracy)}"
-        acc = "px acc" if e.task == "segmentation" else "acc"
+        acc = ACCURACY_NAMES.get(e.task, "acc")
         self.stream.write(f"epoch {e.epoch}/{e.epochs}: loss {e.train_loss:.4f} "
                           f"{acc} {_pct(e.train_accuracy)}{val}  ({e.seconds:.1f} s)\n")
         self.stream.flush()
@@ -88,3 +98,7 @@ class ProgressPrinter:
         if self._line_open:
             self.stream.write("\n")
             self._line_open = False
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{value:.3f}"
