@@ -204,13 +204,19 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(pal.shadow)
             painter.drawRoundedRect(card.translated(0, 2.5).adjusted(-1, -1, 1, 1),
                                     RADIUS + 1, RADIUS + 1)
-        body = QPainterPath()
-        body.addRoundedRect(card, RADIUS, RADIUS)
-        painter.fillPath(body, pal.body)
-        header = QPainterPath()  # a strip when zoomed out: the id needs the room
-        header.addRect(QRectF(0, 0, self._width, HEADER if lod >= LOW_DETAIL
-                              else OVERVIEW_HEADER))
-        painter.fillPath(body.intersected(header), colour)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(pal.body)
+        painter.drawRoundedRect(card, RADIUS, RADIUS)
+        # the header: the card's rounded top, square below (a strip when zoomed out: the
+        # id needs the room); drawn as a rounded rect plus a plain one, since a path
+        # intersection per card per paint cost about 2 ms (100 cards repainted at once)
+        strip = HEADER if lod >= LOW_DETAIL else OVERVIEW_HEADER
+        painter.setBrush(colour)
+        painter.drawRoundedRect(QRectF(card.left(), card.top(), card.width(),
+                                       min(strip, card.height())), RADIUS, RADIUS)
+        if strip > RADIUS:
+            painter.fillRect(QRectF(card.left(), card.top() + RADIUS, card.width(),
+                                    min(strip, card.height()) - RADIUS), colour)
         self._paint_outline(painter, card)
         if lod >= LOW_DETAIL:
             self._paint_texts(painter, lod)
