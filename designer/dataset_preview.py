@@ -30,9 +30,10 @@ class DatasetPreview:
     image_shape: tuple[int, int, int]
     classes: list[str]
     images: np.ndarray                  # [N,C,H,W] as stored (uint8 or 0..1)
-    labels: np.ndarray                  # [N] class indexes (a mask's main class)
-    task: str = "classification"        # or "segmentation": its labels are masks
+    labels: np.ndarray                  # [N] class indexes (a mask's or boxes' main class)
+    task: str = "classification"        # or "segmentation" (masks), "detection" (boxes)
     masks: np.ndarray | None = None     # segmentation: the samples' masks [N,H,W]
+    boxes: np.ndarray | None = None     # detection: the samples' box rows [N,M,5]
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,17 @@ class DatasetScout(QObject):
         except Exception as exc:  # noqa: BLE001 - a preview must never take the app down
             result = PreviewFailure(source, f"cannot read {source}: {exc}", False)
         else:
-            labels = _image_labels(ds.train.y.numpy(), ds.num_classes)
+            task = getattr(ds, "task", "classification")
+            y = ds.train.y.numpy()
+            labels = (_box_labels(y, ds.num_classes) if task == "detection"
+                      else _image_labels(y, ds.num_classes))
             index = pick_samples(labels, ds.num_classes)
+            rows = y[index].copy()
             result = DatasetPreview(source, ds.describe(), tuple(ds.image_shape),
                                     list(ds.classes), ds.train.x[index].numpy().copy(),
-                                    labels[index].copy(),
-                                    getattr(ds, "task", "classification"),
-                                    ds.train.y[index].numpy().copy()
-                                    if ds.train.y.dim() == 3 else None)
+                                    labels[index].copy(), task,
+                                    rows if task == "segmentation" else None,
+                                    rows if task == "detection" else None)
             self._cache[key] = result
         self._emit(self._answer, number, result)
 
@@ -185,6 +189,17 @@ def _image_labels(y: np.ndarray, classes: int) -> np.ndarray:
         counts = np.bincount(mask[mask != 255], minlength=classes)[:classes]
         counts[0] = 0
         labels[i] = int(counts.argmax()) if counts.any() else 0
+    return labels
+
+
+def _box_labels(rows: np.ndarray, classes: int) -> np.ndarray:
+    """One class per image of box rows [N, M, 5]: its most frequent box class (an image
+    without boxes counts as class 0), so the preview spreads over the classes."""
+    labels = np.zeros(min(len(rows), MASKS_LOOKED_AT), dtype=np.int64)
+    for i, r in enumerate(rows[:len(labels)]):
+        kept = r[:, 0][r[:, 0] >= 0].astype(np.int64)
+        kept = kept[kept < classes]
+        labels[i] = int(np.bincount(kept).argmax()) if len(kept) else 0
     return labels
 
 

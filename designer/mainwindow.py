@@ -30,6 +30,8 @@ from widgets.style import apply_theme
 from widgets.summary import SummaryTable
 
 from . import dock_layout
+from .anchor_fit import open_anchor_fit
+from .block_library_actions import install_block_library
 from .document import Document
 from .editor import Editor
 from .predict_dialog import PredictDialog
@@ -89,6 +91,7 @@ class MainWindow(QMainWindow):
         self.doc.reset.connect(self._update_title)
         self.recovery = Recovery(self.doc, recovery_dir, interval_ms=autosave_ms)
         self._build_actions()
+        install_block_library(self)  # palette sections, Save Block to Library (SPEC §9)
         self._restore_layout()
         self._update_title()
         self._update_status()
@@ -154,14 +157,23 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         self._locked_actions.append(self._action(
             "Make &Fully Convolutional", lambda: self.make_fully_convolutional(), None, edit))
+        self._locked_actions.append(self._action(   # detection (designer.anchor_fit)
+            "Fit &Anchors to Dataset…", lambda: open_anchor_fit(self), None, edit))
         edit.addSeparator()   # fine-tuning (SPEC §8): blocks whose weights training keeps
         self._locked_actions += [
             self._action("Free&ze / Unfreeze Selection", self.editor.toggle_freeze_selection,
                          None, edit),
             self._action("Freeze Up to &Here", self.editor.freeze_up_to_selection, None, edit),
             self._action("U&nfreeze All", self.doc.unfreeze_all, None, edit)]
+        edit.addSeparator()   # blocks made of blocks (SPEC §9, designer.block_scope)
+        self._locked_actions += [
+            self._action("&Group…", lambda: self.editor.group_selection(self), "Ctrl+G", edit),
+            self._action("Ungrou&p", self.editor.ungroup_selection, "Ctrl+Shift+G", edit)]
+        self._action("Edit &Block", lambda: self.editor.open_block(), "Ctrl+E", edit)
+        self._action("Go &Up", self.editor.go_up, ["Ctrl+Up", "Alt+Up"], edit)
+        self.editor.message.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         edit.addSeparator()
-        self._action("Select &All", lambda: self.canvas.select(self.doc.graph.nodes), "Ctrl+A",
+        self._action("Select &All", lambda: self.canvas.select(self.doc.shown.nodes), "Ctrl+A",
                      edit)
 
         view = bar.addMenu("&View")
@@ -479,7 +491,7 @@ class MainWindow(QMainWindow):
             self.canvas.frame_selection()
 
     def auto_layout(self) -> None:
-        self.doc.apply_layout(layered_layout(self.doc.graph))
+        self.doc.apply_layout(layered_layout(self.doc.shown))
         self.canvas.show_design()
 
     def set_theme(self, dark: bool | None) -> None:

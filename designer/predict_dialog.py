@@ -1,5 +1,7 @@
 """File → Predict on images…: the open design, with the last run's weights, on image
-files the user picks, as ``convas predict`` does it (SPEC §7).
+files the user picks, as ``convas predict`` does it (SPEC §7): a classifier's top
+classes, a segmentation's masks, a detector's boxes (scoring at least the dialog's
+threshold, ``--score-threshold``'s 0.25 unless changed).
 
 The reading, preprocessing and decoding are ``engine.predict``'s, the very functions
 the command line uses, so the application and ``convas predict`` give the same answer
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from engine.predict import Predictor
 
 CHUNK = 16          # images per forward pass and per update of the list
+DETECTION_SCORE = 0.25   # convas predict's default for a detector's boxes
 SHOWN_SIDE = 512    # px: larger images are shrunk for the view (the masks on disk are not)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
@@ -84,6 +88,13 @@ class PredictDialog(QDialog):
         self.top_spin.setValue(5)
         self.top_spin.setToolTip("How many of the most probable classes to show per image")
         self.top_spin.setMaximumWidth(8 * self.top_spin.fontMetrics().averageCharWidth() + 40)
+        self.score_spin = QDoubleSpinBox()   # a detector's: as convas predict --score-threshold
+        self.score_spin.setRange(0.01, 1.0)
+        self.score_spin.setSingleStep(0.05)
+        self.score_spin.setValue(DETECTION_SCORE)
+        self.score_spin.setToolTip("The boxes shown score at least this much (objectness × "
+                                   "class probability)")
+        self.score_spin.setMaximumWidth(self.top_spin.maximumWidth())
         self.masks_label = QLabel()
         self.masks_label.setWordWrap(True)
         self.masks_button = QPushButton("Folder…")
@@ -91,15 +102,18 @@ class PredictDialog(QDialog):
         form = QFormLayout()
         form.addRow("Images:", _row(self.images_label, self.files_button, self.folder_button))
         form.addRow("Weights:", _row(self.weights_label, self.weights_button))
-        if self.task == "segmentation":
-            form.addRow("Masks saved to:", _row(self.masks_label, self.masks_button))
-            self.top_spin.setParent(self)
-            self.top_spin.hide()
-        else:
+        masks = _row(self.masks_label, self.masks_button)
+        shown = {"segmentation": [masks], "detection": [self.score_spin]}.get(
+            self.task, [self.top_spin])
+        if masks in shown:
+            form.addRow("Masks saved to:", masks)
+        if self.top_spin in shown:
             form.addRow("Top classes:", self.top_spin)
-            masks = _row(self.masks_label, self.masks_button)
-            masks.setParent(self)
-            masks.hide()
+        if self.score_spin in shown:
+            form.addRow("Score threshold:", self.score_spin)
+        for unused in {masks, self.top_spin, self.score_spin} - set(shown):
+            unused.setParent(self)
+            unused.hide()
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -177,7 +191,7 @@ class PredictDialog(QDialog):
         self.predict_button.setEnabled(not running and bool(self.images))
         self.stop_button.setEnabled(running)
         for button in (self.files_button, self.folder_button, self.weights_button,
-                       self.masks_button, self.top_spin):
+                       self.masks_button, self.top_spin, self.score_spin):
             button.setEnabled(not running)
 
     # ---- the job -----------------------------------------------------------------------
@@ -198,7 +212,8 @@ class PredictDialog(QDialog):
         self._thread = threading.Thread(
             target=self._work, name="convas-predict", daemon=True,
             args=(self._job, self.graph, self.weights, list(self.images),
-                  self.top_spin.value(), self._mask_folder(), self._cancel))
+                  self.top_spin.value(), self._mask_folder(), self._cancel,
+                  self.score_spin.value() if self.task == "detection" else 0.0))
         self._thread.start()
         self._update_buttons()
         return True
@@ -267,7 +282,7 @@ class PredictDialog(QDialog):
     # ---- background thread -------------------------------------------------------------
 
     def _work(self, job: int, graph: Graph, weights: Path, paths: list[Path], top: int,
-              out_dir: Path | None, cancel: threading.Event) -> None:
+              out_dir: Path | None, cancel: threading.Event, threshold: float = 0.0) -> None:
         from engine import GraphError
         from engine.predict import PredictError, image_files, load_predictor
 
@@ -287,7 +302,7 @@ class PredictDialog(QDialog):
                 if cancel.is_set():
                     break
                 chunk = files[start:start + CHUNK]
-                say("items", predict_items(predictor, chunk, top, out_dir))
+                say("items", predict_items(predictor, chunk, top, out_dir, threshold))
         except (PredictError, GraphError) as exc:
             say("done", f"Cannot predict: {str(exc).rstrip('.')}.")
             return
@@ -298,18 +313,20 @@ class PredictDialog(QDialog):
 
 
 def predict_items(predictor: Predictor, files: Sequence[Path], top: int,
-                  out_dir: Path | None) -> list[PredictionItem]:
-    """``engine.predict.predict`` on ``files`` as view items; when a file cannot be
-    read, the others are predicted one by one, so only that file's row has the error."""
+                  out_dir: Path | None, threshold: float = 0.0) -> list[PredictionItem]:
+    """``engine.predict.predict`` on ``files`` as view items (``threshold``: its
+    ``score_threshold``); when a file cannot be read, the others are predicted one by
+    one, so only that file's row has the error."""
     from engine.predict import PredictError, predict
 
+    options = dict(top=top, out_dir=out_dir, score_threshold=threshold)
     try:
-        results = predict(predictor, files, top=top, out_dir=out_dir)
+        results = predict(predictor, files, **options)
     except PredictError:
         results = []
         for f in files:
             try:
-                results += predict(predictor, [f], top=top, out_dir=out_dir)
+                results += predict(predictor, [f], **options)
             except PredictError as exc:
                 results.append({"image": str(f), "error": str(exc)})
     return [_item(r, predictor.classes) for r in results]
@@ -324,6 +341,7 @@ def _item(result: dict, classes: list[str]) -> PredictionItem:
         return PredictionItem(path, error=result["error"])
     try:
         with Image.open(path) as img:
+            own = img.size
             shown = img.convert("RGB")
         shown.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
         image = np.asarray(shown)
@@ -334,7 +352,9 @@ def _item(result: dict, classes: list[str]) -> PredictionItem:
     except OSError as exc:
         return PredictionItem(path, error=f"predicted, but cannot be shown: {exc}")
     top = tuple((t["class"], float(t["probability"])) for t in result.get("top", ()))
-    return PredictionItem(path, image, top, mask, tuple(classes), result.get("mask", ""))
+    found = result.get("detections")
+    return PredictionItem(path, image, top, mask, tuple(classes), result.get("mask", ""),
+                          detections=None if found is None else tuple(found), own_size=own)
 
 
 def _report(graph: Graph):

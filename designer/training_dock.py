@@ -1,7 +1,8 @@
 """The Training dock: settings and controls, a preview of the dataset, live curves,
 feature maps, the confusion matrix and the misclassified images of a run started from
 the editor (for a segmentation run: the predicted mask, IoU curves and the worst-IoU
-images, wired in ``segmentation_live``).
+images, wired in ``segmentation_live``; for a detection run the boxes, mAP curves and
+the images with the most missed or false boxes, in ``detection_live``).
 
 The run trains the design as it was at Start in a child process
 (``designer.training``); the canvas is read-only while it runs, and selecting a block
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import QHBoxLayout, QSplitter, QTabWidget, QWidget
 
 from engine.train_config import ConfigError, TrainConfig, setting
 from widgets.confusion import ConfusionView
+from widgets.detection_view import boxes_caption, render_batch
 from widgets.featuremaps import FeatureMapView
 from widgets.gallery import (
     ImageGallery,
@@ -34,6 +36,7 @@ from widgets.training_panel import TrainingPanel
 
 from .dataset_fit import fit_button_text, fit_message, fit_problem
 from .dataset_preview import DatasetPreview, DatasetScout, PreviewFailure
+from .detection_live import DetectionLive
 from .run_folders import new_run_folder, runs_folder
 from .segmentation_live import SegmentationLive
 from .trained import Trained, TrainedCache
@@ -64,6 +67,7 @@ class TrainingDock(QWidget):
         self.tabs.addTab(self.confusion, "Confusion")
         self.tabs.addTab(self.mistakes, "Mistakes")
         self.segmentation = SegmentationLive(self)  # its tab appears for segmentation runs
+        self.detection = DetectionLive(self)        # and this one's for detection runs
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.plots)
         self.splitter.addWidget(self.tabs)
@@ -96,6 +100,7 @@ class TrainingDock(QWidget):
         self.panel.download_requested.connect(self.scout.download)
         self.maps.probe_requested.connect(self._on_probe_requested)
         self.segmentation.view.probe_requested.connect(self._on_probe_requested)
+        self.detection.view.probe_requested.connect(self._on_probe_requested)
         canvas.selection_changed.connect(self._on_selection)
         doc.reset.connect(self._on_design_replaced)
         doc.training_changed.connect(self._on_training_changed)
@@ -178,7 +183,11 @@ class TrainingDock(QWidget):
                 self.panel.show_dataset_problem(result.message)
             return
         self.preview = result
-        if result.masks is not None:  # each sample with its mask over it, every class named
+        if result.boxes is not None:  # each sample with its boxes, their classes named
+            self.panel.show_dataset(result.description,
+                                    render_batch(result.images, result.boxes),
+                                    [boxes_caption(b, result.classes) for b in result.boxes])
+        elif result.masks is not None:  # each sample with its mask over it, every class named
             self.panel.show_dataset(result.description,
                                     overlay_batch(result.images, result.masks),
                                     [" + ".join(c for c in classes_present(m, result.classes)
@@ -270,6 +279,7 @@ class TrainingDock(QWidget):
         self.mistakes.show_message("Misclassified validation images appear here after "
                                    "each epoch.")
         self.segmentation.reset()
+        self.detection.reset()
         self.panel.set_progress(0, 1, 0, 1, "starting…")
         self.panel.set_status("loading the data and building the network…")
         self._processes = config.nproc
@@ -341,6 +351,7 @@ class TrainingDock(QWidget):
         # said for the whole run (below each status): what started from the checkpoint
         self._init_note = init_summary(e.init_loaded, e.init_fresh)
         self.segmentation.begin(e)
+        self.detection.begin(e)
         self.maps.set_probe_count(len(e.probe_images), 0)
         self._show_probe(0)
         self.panel.set_status(f"training on {e.device}, {e.precision} · {e.train_size:,} "
@@ -354,7 +365,8 @@ class TrainingDock(QWidget):
         self.panel.set_progress(e.epoch - 1, epochs, e.step, e.steps_per_epoch,
                                 f"epoch {e.epoch}/{epochs} · step {e.step}/{e.steps_per_epoch}")
         device = f" on {self.info.device}" if self.info is not None else ""
-        accuracy = "pixel accuracy" if self.segmentation.active else "accuracy"
+        accuracy = ("pixel accuracy" if self.segmentation.active else
+                    "boxes found" if self.detection.active else "accuracy")
         self.panel.set_status(f"{e.images_per_s:,.0f} images/s{device} · {_duration(left)} "
                               f"left\nloss {e.loss:.4f} · {accuracy} {100 * e.accuracy:.1f}%"
                               + self._init_note)
@@ -363,7 +375,7 @@ class TrainingDock(QWidget):
         steps = self.info.steps_per_epoch if self.info is not None else 0
         self.plots.add_epoch(e.epoch * steps, e.epoch, e.train_loss, e.train_accuracy,
                              e.val_loss, e.val_accuracy)
-        if self.segmentation.on_epoch(e):
+        if self.segmentation.on_epoch(e) or self.detection.on_epoch(e):
             return
         classes = list(self.info.classes) if self.info is not None else []
         if e.confusion is not None and classes:
@@ -392,6 +404,7 @@ class TrainingDock(QWidget):
         if e.probe_index != self._probe_shown:
             self._show_probe(e.probe_index)
         self.segmentation.show_prediction(e)
+        self.detection.show_prediction(e)
 
     def _show_probe(self, index: int) -> None:
         if self.info is None or not len(self.info.probe_images):
@@ -402,6 +415,7 @@ class TrainingDock(QWidget):
         self.maps.set_probe_count(count, index)   # the other tab's choice shows here too
         self._probe_shown = index
         self.segmentation.show_probe(index)
+        self.detection.show_probe(index)
 
     def _on_probe_requested(self, index: int) -> None:
         if self.is_running:

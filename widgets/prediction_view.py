@@ -1,9 +1,10 @@
 """The results of running a trained design on image files (File → Predict on images…).
 
 A list of the images, each with its answer in one line (a thumbnail and "cat.png: X
-97.1 %, O 2.3 %" or "img.png: background, O"), and the chosen image large beside it:
-for a classifier with its top classes and probabilities, for a segmentation design with
-the predicted mask overlaid and a legend of the class colours. An image that could not
+97.1 %, O 2.3 %", "img.png: background, O" or "img.png: 2 boxes: X 0.93, O 0.71"),
+and the chosen image large beside it: for a classifier with its top classes and
+probabilities, for a segmentation design with the predicted mask overlaid and a legend
+of the class colours, for a detector with its boxes drawn and listed. An image that could not
 be used keeps its row, with the reason, so one bad file among hundreds is found.
 
 The colours are the ones of the live segmentation view and of the mask PNGs
@@ -28,9 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .detection_view import box_colour_hex, render
 from .segmentation import classes_present, colour_hex, overlay
 
 THUMBNAIL = 48  # px, the side of a list row's picture
+BOXES_SIDE = 384  # px: a detector's picture is drawn at least this large (crisp tags)
+DETAIL_ROWS = 12  # detections listed under the picture (the best ones)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class PredictionItem:
     classes: tuple[str, ...] = ()               # the class names, index order
     mask_file: str = ""                         # where the mask PNG was written
     error: str = ""                             # why this image has no prediction
+    # detection: convas predict --json's "detections" (class, index, score, box in the
+    # image's own pixels), and that own (width, height), which ``image`` may be shrunk from
+    detections: tuple[dict, ...] | None = None
+    own_size: tuple[int, int] = (0, 0)
 
     @property
     def name(self) -> str:
@@ -55,6 +63,12 @@ class PredictionItem:
             return f"{self.name}: {self.error}"
         if self.mask is not None:
             return f"{self.name}: {', '.join(self.present()) or 'nothing'}"
+        if self.detections is not None:
+            n = len(self.detections)
+            shown = ", ".join(f"{d['class']} {d['score']:.2f}" for d in self.detections[:4])
+            more = ", …" if n > 4 else ""
+            return f"{self.name}: {n} box{'es' if n != 1 else ''}" + (
+                f": {shown}{more}" if n else " above the threshold")
         tops = ", ".join(f"{c} {100 * p:.1f} %" for c, p in self.top)
         return f"{self.name}: {tops or 'no class above the threshold'}"
 
@@ -66,9 +80,28 @@ class PredictionItem:
         one ([H, W, 3] uint8)."""
         if self.image is None:
             return None
+        if self.detections is not None:
+            return self._boxes_drawn()
         if self.mask is None:
             return self.image
         return overlay(np.asarray(self.image).transpose(2, 0, 1), self.mask)
+
+
+    def _boxes_drawn(self) -> np.ndarray:
+        """The image enlarged (nearest neighbour) to at least BOXES_SIDE with its boxes
+        and their "class score" tags."""
+        image = np.asarray(self.image)
+        h, w = image.shape[:2]
+        scale = max(1, -(-BOXES_SIDE // max(h, w)))
+        own_w, own_h = self.own_size if all(self.own_size) else (w, h)
+        d = self.detections or ()
+        boxes = np.array([x["box"] for x in d], np.float32).reshape(-1, 4)
+        boxes *= np.array([w / own_w, h / own_h, w / own_w, h / own_h], np.float32)
+        scores = np.array([x["score"] for x in d], np.float32)
+        labels = np.array([x["index"] for x in d], np.int64)
+        names = list(self.classes) or [x["class"] for x in d]
+        return render(image.transpose(2, 0, 1), None, boxes, scores, labels, names,
+                      scale=scale, tags=True).transpose(1, 2, 0)
 
 
 class _Picture(QWidget):
@@ -187,6 +220,17 @@ def details_html(item: PredictionItem) -> str:
     name = f"<b>{_escape(item.name)}</b>"
     if item.error:
         return f"{name}<br>{_escape(item.error)}"
+    if item.detections is not None:
+        rows = "".join(
+            f'<tr><td><span style="color:{box_colour_hex(d["index"])};">&#9608;&#9608;'
+            f"</span>&nbsp;{_escape(str(d['class']))}</td><td align='right'>&nbsp;"
+            f"{d['score']:.3f}</td><td>&nbsp;[{', '.join(f'{v:.1f}' for v in d['box'])}]"
+            f"</td></tr>" for d in item.detections[:DETAIL_ROWS])
+        more = len(item.detections) - DETAIL_ROWS
+        return (f"{name}: {len(item.detections)} detection"
+                f"{'s' if len(item.detections) != 1 else ''} (class, score, box x1, y1, x2, "
+                f"y2 in the image's pixels)<table>{rows}</table>"
+                + (f"… and {more} more (convas predict --json lists all)" if more > 0 else ""))
     if item.mask is None:
         rows = "".join(f"<tr><td>{_escape(c)}</td><td align='right'>&nbsp;{100 * p:.1f} %"
                        f"</td></tr>" for c, p in item.top)
