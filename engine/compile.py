@@ -110,6 +110,9 @@ def _build(graph: Graph, infos: Mapping[str, NodeInfo], used: set[str] | list[st
             values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])
     fxg.lint()
     module = fx.GraphModule(root, fxg, class_name=class_name)
+    # node id → fx node name, in an instance's body too: the probe taps
+    # ``instance/inner`` paths (feature maps of a body's blocks while it is open)
+    module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
     for n in graph.frozen_nodes():
         if n in used and n in infos and (names[n] in recipes or infos[n].inner is not None):
             freeze(module.get_submodule(names[n]))

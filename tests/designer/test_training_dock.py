@@ -75,3 +75,34 @@ def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
     assert window.export("onnx", str(tmp_path / "edited.onnx"))
     message = window.statusBar().currentMessage()
     assert "untrained weights: the design changed since" in message and "conv1" in message
+
+
+def test_feature_maps_of_a_blocks_inner_blocks_while_its_body_is_open(window, qtbot):
+    """SPEC §9: an instance's own output during the run; after it, with the body open,
+    an inner block's maps (the model knows it as ``instance/inner``) from the checkpoint."""
+    f = next(f for f in template_files() if f.name == "x_vs_o.convas.json")
+    window.doc.new_from(Graph.loads(f.read_text("utf-8"), f.name))
+    stage = window.doc.group(["conv1", "bn1", "relu1"], "ConvBNReLU")
+    dock = window.training
+    dock.panel.epochs.setValue(1)
+    dock.panel.device.setCurrentIndex(dock.panel.device.findData("cpu"))
+    window.canvas.select([stage])
+    finished = []
+    QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.controller is not None, timeout=5000)
+    dock.controller.finished.connect(finished.append)
+    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
+    assert type(finished[0]).__name__ == "DoneEvent", getattr(finished[0], "reason", "")
+    assert stage in dock.maps.title.text()
+    assert window.editor.open_block(stage)
+    window.canvas.select(["conv1"])
+    path = f"{stage}/conv1"
+    assert path in dock.maps.title.text()
+    assert dock.maps.kernel_grid() != (0, 0)  # an inner convolution: its kernels too
+    trained = dock.trained()
+    index = dock._probe_shown
+    expected, kernels = trained.maps(dock.info.probe_images, index, path)
+    assert kernels is not None and kernels.shape[0] == expected.shape[0] == 8
+    assert (expected < 0).any()  # before the in-place ReLU: a convolution's raw output
+    window.canvas.select(["relu1"])
+    assert f"{stage}/relu1" in dock.maps.title.text()
