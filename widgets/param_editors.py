@@ -386,9 +386,60 @@ class TextEditor(ParamEditor):
         self.line.setText(json.dumps(value))
 
 
+class AnchorsEditor(ParamEditor):
+    """A detection Output's anchors as one line of ``w,h`` pairs: ``8,8; 16,16; 32,32``.
+
+    Typed text is checked by the spec itself when the line is left (Enter or focus
+    out); text that is no list of positive pairs is marked and its reason shown in
+    the tooltip, and nothing is edited until it is corrected."""
+
+    HINT = "w,h pairs in input pixels, separated by ';' — e.g. 8,8; 16,16; 32,32"
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.line = QLineEdit(self)
+        self.line.setToolTip(self.HINT)
+        self.line.setPlaceholderText("8,8; 16,16; 32,32")
+        self.line.editingFinished.connect(self._on_text)
+        self.layout().addWidget(self.line)
+
+    @staticmethod
+    def format(value: Any) -> str:
+        try:
+            return "; ".join(",".join(_short(v) for v in pair) for pair in value)
+        except TypeError:
+            return json.dumps(value)
+
+    def _show(self, value: Any) -> None:
+        self.line.setText(self.format(value))
+        self._mark(None)
+
+    def _on_text(self) -> None:
+        try:
+            pairs = [[float(v) for v in part.replace("×", ",").split(",")]
+                     for part in self.line.text().split(";") if part.strip()]
+            value = [list(p) for p in self.spec.normalize(pairs)]
+        except (TypeError, ValueError) as exc:
+            self._mark(str(exc))
+            return
+        value = [[int(v) if float(v).is_integer() else v for v in p] for p in value]
+        self._mark(None)
+        self.line.setText(self.format(value))
+        self._commit(value)
+
+    def _mark(self, problem: str | None) -> None:
+        self.line.setToolTip(f"{problem}: write {self.HINT}" if problem else self.HINT)
+        self.line.setStyleSheet("" if problem is None else "QLineEdit { color: #d9534f; }")
+        self.setProperty("invalid", problem is not None)
+
+
+def _short(v: Any) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{float(v):g}"
+
+
 EDITORS: dict[str, type[ParamEditor]] = {
     "int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "choice": ChoiceEditor,
-    "int2": Int2Editor,
+    "int2": Int2Editor, "anchors": AnchorsEditor,
 }
 
 
