@@ -74,6 +74,9 @@ class DetectionLive(QObject):
         self._classes = [str(c) for c in info.classes]
         self._val_size = info.val_size
         index = dock.tabs.indexOf(self.page)
+        # a detector has no confusion matrix (its errors are missed and false boxes: the
+        # gallery shows them), so its tab is hidden for the run rather than left blank
+        dock.tabs.setTabVisible(dock.tabs.indexOf(dock.confusion), not self.active)
         if not self.active:
             if index >= 0:
                 dock.tabs.removeTab(index)

@@ -77,6 +77,7 @@ def test_train_the_detector_one_epoch_from_the_dock(trained_dock):
     assert dock.tabs.currentWidget() is live.page                  # selected at the start
     assert dock.tabs.tabText(dock.tabs.indexOf(live.page)) == "Prediction"
     assert "mAP@0.5" in dock.plots.accuracy_label()
+    assert not dock.tabs.isTabVisible(dock.tabs.indexOf(dock.confusion))  # none for boxes
 
     # the probe image's boxes: those of the last prediction, drawn in the class colours
     assert predictions, "no detections were delivered"
