@@ -151,6 +151,10 @@ def main() -> None:
     result = trainer.run()
     if isinstance(result, FailedEvent):
         raise SystemExit(f"training failed: {result.reason}")
+    # a diverged loop runs on NaNs and denormals at another speed: no comparison then
+    if not all(torch.isfinite(p).all() for p in hand.parameters()):
+        raise SystemExit("the hand-written loop diverged (non-finite weights): its speed "
+                         "says nothing; lower the learning rate")
     # the first epoch of each warms up allocators and caches
     conv = statistics.median(convas_rates[1:])
     handm = statistics.median(hand_rates[1:])

@@ -305,11 +305,20 @@ class Document(QObject, ScopeMixin):
         return True
 
     def copy(self, node_ids: Iterable[str]) -> dict[str, Any]:
-        """The given blocks and the wires among them, as a SPEC §1 graph dict."""
+        """The given blocks and the wires among them, as a SPEC §1 graph dict, with the
+        definitions of the blocks made of blocks they use (and of those these use), so
+        the copy pastes into another design too."""
+        from engine.block_library import definition_with_dependencies
+
         keep = set(node_ids)
         full = self.shown.to_dict()
+        nodes = [n for n in full["nodes"] if n["id"] in keep]
+        blocks: dict[str, Any] = {}
+        for n in nodes:
+            if n["type"] in self.graph.blocks and n["type"] not in blocks:
+                blocks.update(definition_with_dependencies(self.graph.blocks, n["type"]))
         return {"format": FORMAT, "version": VERSION, "name": self.graph.name,
-                "nodes": [n for n in full["nodes"] if n["id"] in keep],
+                **({"blocks": blocks} if blocks else {}), "nodes": nodes,
                 "edges": [e for e in full["edges"] if e["from"] in keep and e["to"] in keep]}
 
     def paste(self, data: Mapping[str, Any], offset: Iterable[float] = DUPLICATE_OFFSET,
@@ -336,7 +345,22 @@ class Document(QObject, ScopeMixin):
         edges = [EdgeRecord(ids[e.src], ids[e.dst], e.port,
                             copy.deepcopy(source.nx.edges[e.src, e.dst, e.port]["extra"]))
                  for e in source.edges()]
-        self.undo_stack.push(Paste(self, nodes, edges, text))
+        # blocks made of blocks the design lacks come with the paste, in the same undo
+        # step; one it has already, under the same name, is kept as the design has it
+        missing = {n: d for n, d in (data.get("blocks") or {}).items()
+                   if n not in self.graph.blocks}
+        if not missing:
+            self.undo_stack.push(Paste(self, nodes, edges, text))
+            return list(ids.values())
+        whole = self.graph.to_dict()
+        whole.setdefault("blocks", {}).update(copy.deepcopy(missing))
+        self.undo_stack.beginMacro(text)
+        try:
+            self.replace_graph(Graph.from_dict(whole), f"{text}: bring in "
+                               f"{', '.join(missing)}")
+            self.undo_stack.push(Paste(self, nodes, edges, text))
+        finally:
+            self.undo_stack.endMacro()
         return list(ids.values())
 
     def duplicate(self, node_ids: Iterable[str]) -> list[str]:
