@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.recovery = Recovery(self.doc, recovery_dir, interval_ms=autosave_ms)
         self._build_actions()
         install_block_library(self)  # palette sections, Save Block to Library (SPEC §9)
+        self._update_action_states()
         self._restore_layout()
         self._update_title()
         self._update_status()
@@ -147,7 +148,7 @@ class MainWindow(QMainWindow):
         edit.addAction(self.undo_action)
         edit.addAction(self.redo_action)
         edit.addSeparator()
-        self._action("&Copy", lambda: self.editor.copy(), "Ctrl+C", edit)
+        copy_action = self._action("&Copy", lambda: self.editor.copy(), "Ctrl+C", edit)
         # edits that a training run locks, with undo and redo (see _on_training_running)
         self._locked_actions = [
             self._action("&Paste", lambda: self.editor.paste(), "Ctrl+V", edit),
@@ -169,7 +170,14 @@ class MainWindow(QMainWindow):
         self._locked_actions += [
             self._action("&Group…", lambda: self.editor.group_selection(self), "Ctrl+G", edit),
             self._action("Ungrou&p", self.editor.ungroup_selection, "Ctrl+Shift+G", edit)]
-        self._action("Edit &Block", lambda: self.editor.open_block(), "Ctrl+E", edit)
+        edit_block = self._action("Edit &Block", lambda: self.editor.open_block(), "Ctrl+E",
+                                  edit)
+        # acting on the selected blocks: greyed out while none is (_update_action_states)
+        named = {a.text(): a for a in self._locked_actions}
+        self._selection_actions = {edit_block, copy_action} | {named[t] for t in (
+            "&Duplicate", "Free&ze / Unfreeze Selection", "Freeze Up to &Here", "&Group…",
+            "Ungrou&p")}
+        self.canvas.selection_changed.connect(self._update_action_states)
         self._action("Go &Up", self.editor.go_up, ["Ctrl+Up", "Alt+Up"], edit)
         self.editor.message.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         edit.addSeparator()
@@ -473,14 +481,24 @@ class MainWindow(QMainWindow):
         self.train_action.setEnabled(not running)
         self.stop_action.setEnabled(running)
         self.inspector.setEnabled(not running)
-        for action in self._locked_actions:
-            action.setEnabled(not running)
+        self._update_action_states()
         stack = self.doc.undo_stack
         can = (stack.canUndo(), stack.canRedo())
         for action, possible in zip((self.undo_action, self.redo_action), can, strict=True):
             action.setEnabled(possible and not running)
         for action, possible in zip(self._undo_redo_tools, can, strict=True):
             action.setEnabled(possible and not running)
+
+    def _update_action_states(self, *_args) -> None:
+        """Edits are off during a run; those that act on the selection are off, too,
+        while nothing is selected (greyed out rather than answering "select a block")."""
+        running = self.training.is_running
+        selected = bool(self.canvas.selected_nodes())
+        for action in self._locked_actions:
+            action.setEnabled(not running and (selected or action not in
+                                               self._selection_actions))
+        for action in self._selection_actions - set(self._locked_actions):
+            action.setEnabled(selected)
 
     def show_first_problem(self) -> None:
         """Raise the problems list and select the first block with an error."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QComboBox, QMessageBox, QSpinBox
 
@@ -271,3 +271,19 @@ def test_an_empty_canvas_says_how_to_start(window):
     assert hint.isVisible()
     window.doc.new_from(template_graph("x_vs_o"))
     assert not hint.isVisible()
+
+
+def test_actions_on_the_selection_are_greyed_out_while_nothing_is_selected(window, qtbot):
+    window.doc.new_from(template_graph("x_vs_o"))
+    names = ("&Group…", "Free&ze / Unfreeze Selection", "Freeze Up to &Here", "&Duplicate",
+             "Edit &Block", "&Copy")
+    actions = {a.text(): a for a in window.findChildren(QAction) if a.text() in names}
+    assert set(actions) == set(names)
+    window.canvas.select([])
+    assert not any(a.isEnabled() for a in actions.values())
+    window.canvas.select(["conv1"])
+    assert all(a.isEnabled() for a in actions.values())
+    window.canvas.select([])
+    assert not actions["&Group…"].isEnabled()
+    assert next(a for a in window.findChildren(QAction) if a.text() == "U&nfreeze All"
+                ).isEnabled()    # not a selection's: stays on
