@@ -13,18 +13,17 @@ that fails is left out of the library and reported, never fatal.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import GraphError
+from .files import write_text_atomically
 from .graph import FORMAT as GRAPH_FORMAT
 from .graph import VERSION as GRAPH_VERSION
 from .graph import Graph
@@ -235,25 +234,11 @@ def save_to_library(graph: Graph, name: str, folder: str | os.PathLike | None = 
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, text)
+        write_text_atomically(path, text)
     except OSError as exc:
         raise LibraryError(f"cannot write {path} ({exc.strerror or exc}): check that the "
                            f"folder is writable, or set {ENV_VAR} to another folder") from None
     return path
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def remove_from_library(name: str, folder: str | os.PathLike | None = None) -> Path:

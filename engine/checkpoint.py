@@ -11,11 +11,9 @@ the previous checkpoint intact.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch
 
 from .blocks import CATALOGUE
 from .errors import GraphError
+from .files import AtomicFile
 from .graph import Graph
 
 FORMAT = "convas.checkpoint"
@@ -45,19 +44,14 @@ def save_checkpoint(path: str | os.PathLike, graph: Graph, state_dict: dict[str,
             "task": task, **extra}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        out = AtomicFile(path, binary=True)
     except OSError as exc:
         raise CheckpointError(f"cannot write a checkpoint in {path.parent}: {exc.strerror}; "
                               f"choose another output folder") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with out as fh:
             torch.save(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise CheckpointError(
             f"could not write the checkpoint {path}: {exc.strerror or exc}"
             + ("; the disk is full: free some space or choose another output folder"

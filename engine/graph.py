@@ -8,12 +8,10 @@ errors found by :func:`engine.analyze`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import networkx as nx
 
 from .blocks import CATALOGUE
 from .errors import GraphFileError, NodeError
+from .files import write_text_atomically
 from .spec import BlockSpec
 
 if TYPE_CHECKING:
@@ -308,20 +307,7 @@ class Graph:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically: a crash or full disk mid-save leaves the old file intact."""
-        path = Path(path)
-        text = self.dumps()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                   dir=path.parent if str(path.parent) else ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_text_atomically(path, self.dumps())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.nx.nodes)

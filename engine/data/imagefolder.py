@@ -124,6 +124,16 @@ def requested_format(image_shape: tuple[int, int, int]) -> tuple[int, tuple[int,
     return channels, (h, w)
 
 
+def read_format(image_shape: tuple[int, int, int] | None,
+                first: Path) -> tuple[int, tuple[int, int], bool]:
+    """Channels, (H, W) and whether images are resized to them: the Input's shape when
+    given (every image is then resized), else the ``first`` image's own format (every
+    other image must match it)."""
+    if image_shape is not None:
+        return (*requested_format(image_shape), True)
+    return (*_first_format(first), False)
+
+
 def load_image_folder(folder: Path,
                       image_shape: tuple[int, int, int] | None = None) -> Raw:
     """Decode every image; ``image_shape`` (C, H, W) fixes grey/RGB and the size."""
@@ -131,13 +141,8 @@ def load_image_folder(folder: Path,
     train_files = _class_files(splits["train"] if splits else folder)
     val_files = _class_files(splits["val"]) if splits and "val" in splits else None
     classes = sorted(set(train_files) | set(val_files or {}))
-    if image_shape is not None:
-        channels, size = requested_format(image_shape)
-        fixed = True
-    else:
-        first = next(p for paths in train_files.values() for p in paths)
-        channels, size = _first_format(first)
-        fixed = False
+    first = next(p for paths in train_files.values() for p in paths)
+    channels, size, fixed = read_format(image_shape, first)
     x, y = _read(train_files, classes, channels, size, fixed)
     val_x = val_y = None
     if val_files is not None:

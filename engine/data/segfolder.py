@@ -16,11 +16,12 @@ so a resized mask holds only values its source held.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 
-from .imagefolder import _SPLITS, EXTENSIONS, _decode, _first_format, requested_format
+from .imagefolder import _SPLITS, EXTENSIONS, _decode, read_format
 from .prepare import IGNORE, Raw
 from .sets import DatasetError
 
@@ -56,18 +57,25 @@ def is_seg_folder(folder: Path) -> bool:
     return voc_root(folder) is not None or "train" in _split_dirs(folder)
 
 
-def _by_stem(folder: Path, suffixes: frozenset[str]) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise DatasetError(f"{folder.parent} has no {folder.name}/ folder: a segmentation "
-                           "folder holds images/ and masks/ with the same file names")
+def files_by_stem(folder: Path, suffixes: Collection[str], clash: str) -> dict[str, Path]:
+    """``folder``'s visible files with one of ``suffixes`` (lower case), by stem, in name
+    order: the stem is what pairs an image with its mask or label file, so two files of
+    one stem are refused, the message ending in ``clash`` (why that matters there)."""
     files: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."):
             if p.stem in files:
                 raise DatasetError(f"{files[p.stem].name} and {p.name} in {folder} share a "
-                                   "name: keep one file per image")
+                                   f"name{clash}")
             files[p.stem] = p
     return files
+
+
+def _by_stem(folder: Path, suffixes: frozenset[str]) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DatasetError(f"{folder.parent} has no {folder.name}/ folder: a segmentation "
+                           "folder holds images/ and masks/ with the same file names")
+    return files_by_stem(folder, suffixes, ": keep one file per image")
 
 
 def _pairs(split: Path) -> Pairs:
@@ -296,12 +304,7 @@ def load_seg_folder(folder: Path, image_shape: tuple[int, int, int] | None = Non
         train = _pairs(splits["train"])
         val = _pairs(splits["val"]) if "val" in splits else None
         classes, colours = _class_names(folder, splits)
-    if image_shape is not None:
-        channels, size = requested_format(image_shape)
-        fixed = True
-    else:
-        channels, size = _first_format(train[0][0])
-        fixed = False
+    channels, size, fixed = read_format(image_shape, train[0][0])
     x, y = _read_pairs(train, colours, classes, channels, size, fixed)
     val_x = val_y = None
     if val is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .sets import DatasetError
+from .synthetic import chosen_classes, read_options
 
 CLASSES: tuple[str, ...] = ("X", "O", "plus", "triangle", "square")
 DEFAULTS: dict[str, Any] = {"size": 32, "count": 3000, "noise": 0.1}
@@ -29,26 +29,6 @@ _SEGMENTS: dict[str, np.ndarray] = {
     "square": np.array([[[-0.75, -0.75], [0.75, -0.75]], [[0.75, -0.75], [0.75, 0.75]],
                         [[0.75, 0.75], [-0.75, 0.75]], [[-0.75, 0.75], [-0.75, -0.75]]]),
 }
-
-
-def _options(options: Mapping[str, Any] | None) -> tuple[int, int, float]:
-    opts = dict(DEFAULTS)
-    for key, value in (options or {}).items():
-        if key not in DEFAULTS:
-            raise DatasetError(f"shapes has no option {key!r}; its options are "
-                               f"{', '.join(DEFAULTS)}")
-        opts[key] = value
-    try:
-        size, count, noise = int(opts["size"]), int(opts["count"]), float(opts["noise"])
-    except (TypeError, ValueError):
-        raise DatasetError(f"shapes options must be numbers, got {opts}") from None
-    if not 8 <= size <= 512:
-        raise DatasetError(f"shapes size {size} is out of range: use 8 to 512 pixels")
-    if count < 1:
-        raise DatasetError(f"shapes count {count} must be at least 1")
-    if not 0 <= noise <= 1:
-        raise DatasetError(f"shapes noise {noise} is out of range: use 0 to 1")
-    return size, count, noise
 
 
 def _segment_distance(px: np.ndarray, py: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -126,14 +106,8 @@ def make_shapes(*, seed: int = 0, classes: Sequence[str] | None = None,
     Deterministic for a seed. ``classes`` (names from ``CLASSES``, in the order that
     defines the labels) draws only those glyphs, so ``count`` images are all of them.
     """
-    size, count, noise = _options(options)
-    names = list(CLASSES) if classes is None else [str(c) for c in classes]
-    for name in names:
-        if name not in CLASSES:
-            raise DatasetError(f"shapes has no class {name!r}; its classes are "
-                               f"{', '.join(CLASSES)}")
-    if len(set(names)) != len(names) or not names:
-        raise DatasetError(f"name each shapes class once, got {names}")
+    size, count, noise = read_options("shapes", options, DEFAULTS, 8)
+    names = chosen_classes("shapes", classes, CLASSES, CLASSES)
     rng = np.random.default_rng(seed)
     per_class = [count // len(names) + (i < count % len(names)) for i in range(len(names))]
     images = [_draw(name, n, size, noise, rng) for name, n in zip(names, per_class, strict=True)

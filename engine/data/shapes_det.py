@@ -21,50 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from .sets import DatasetError
-from .shapes import CLASSES, glyph_coverage
+from .shapes import CLASSES
+from .synthetic import EXTENT, chosen_classes, place_glyphs, read_options, stamp_glyphs
 
 DEFAULTS: dict[str, Any] = {"size": 64, "count": 3000, "noise": 0.1}
 MAX_GLYPHS = 4
 _TRIES = 16                 # candidate centres per glyph before giving the slot up
-_EXTENT = 1.3               # farthest stroke point from the centre, in radii (squash + turn)
 _RADIUS = (3.5, 12.5)       # half a glyph's extent, in pixels of a 64×64 image
 _WIDTH = (0.2, 0.3)         # stroke width as a share of the radius …
 _MIN_WIDTH = 1.2            # … but never thinner than this (pixels at 64×64)
-
-
-def _options(options: Mapping[str, Any] | None) -> tuple[int, int, float]:
-    opts = dict(DEFAULTS)
-    for key, value in (options or {}).items():
-        if key not in DEFAULTS:
-            raise DatasetError(f"shapes-det has no option {key!r}; its options are "
-                               f"{', '.join(DEFAULTS)}")
-        opts[key] = value
-    try:
-        size, count, noise = int(opts["size"]), int(opts["count"]), float(opts["noise"])
-    except (TypeError, ValueError):
-        raise DatasetError(f"shapes-det options must be numbers, got {opts}") from None
-    if not 32 <= size <= 512:
-        raise DatasetError(f"shapes-det size {size} is out of range: use 32 to 512 pixels")
-    if count < 1:
-        raise DatasetError(f"shapes-det count {count} must be at least 1")
-    if not 0 <= noise <= 1:
-        raise DatasetError(f"shapes-det noise {noise} is out of range: use 0 to 1")
-    return size, count, noise
-
-
-def _glyph_names(classes: Sequence[str] | None) -> list[str]:
-    """The glyphs to draw, in the order that numbers them."""
-    if classes is None:
-        return list(CLASSES)
-    names = [str(c) for c in ([classes] if isinstance(classes, str) else classes)]
-    for name in names:
-        if name not in CLASSES:
-            raise DatasetError(f"shapes-det has no class {name!r}; its classes are "
-                               f"{', '.join(CLASSES)}")
-    if len(set(names)) != len(names) or not names:
-        raise DatasetError(f"name each shapes-det class once (at least one), got {names}")
-    return names
 
 
 def _place(n: int, size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -72,32 +37,9 @@ def _place(n: int, size: int, rng: np.random.Generator) -> dict[str, np.ndarray]
 
     The first slot always holds one, so every image has at least one box."""
     unit = size / 64
-    shape = (MAX_GLYPHS, n)
-    radius = rng.uniform(*_RADIUS, shape) * unit
-    p = {"radius": radius,
-         "width": np.maximum(radius * rng.uniform(*_WIDTH, shape), _MIN_WIDTH * unit),
-         "angle": np.deg2rad(rng.uniform(-20, 20, shape)),
-         "aspect": rng.uniform(0.8, 1.2, shape),
-         "ink": rng.uniform(0.6, 1.0, shape),
-         "kind": rng.integers(0, 1 << 30, shape)}
-    margin = _EXTENT * p["radius"] + p["width"] / 2 + 1.0
-    wanted = np.arange(MAX_GLYPHS)[:, None] < rng.integers(1, MAX_GLYPHS + 1, n)[None]
-    cx, cy = np.zeros(shape), np.zeros(shape)
-    placed = np.zeros(shape, dtype=bool)
-    for slot in range(MAX_GLYPHS):
-        m = margin[slot]
-        tx = rng.uniform(m, size - m, (_TRIES, n))
-        ty = rng.uniform(m, size - m, (_TRIES, n))
-        ok = np.ones((_TRIES, n), dtype=bool)
-        for prev in range(slot):
-            gap = np.hypot(tx - cx[prev], ty - cy[prev]) >= m + margin[prev]
-            ok &= gap | ~placed[prev]
-        first = ok.argmax(axis=0)
-        cols = np.arange(n)
-        cx[slot], cy[slot] = tx[first, cols], ty[first, cols]
-        placed[slot] = wanted[slot] & ok.any(axis=0)
-    p.update(cx=cx, cy=cy, placed=placed)
-    return p
+    radius = rng.uniform(*_RADIUS, (MAX_GLYPHS, n)) * unit
+    width = np.maximum(radius * rng.uniform(*_WIDTH, radius.shape), _MIN_WIDTH * unit)
+    return place_glyphs(radius, width, size, _TRIES, rng)
 
 
 def _extent(cover: np.ndarray) -> np.ndarray:
@@ -123,34 +65,24 @@ def make_shapes_det(*, seed: int = 0, classes: Sequence[str] | None = None,
     padding rows ``(-1, 0, 0, 0, 0)``; M is the most boxes an image got. Deterministic
     for a seed. ``classes`` picks the glyphs drawn, numbered in the given order.
     """
-    size, count, noise = _options(options)
-    glyphs = _glyph_names(classes)
+    size, count, noise = read_options("shapes-det", options, DEFAULTS, 32)
+    glyphs = chosen_classes("shapes-det", classes, CLASSES, CLASSES, once=" (at least one)")
     rng = np.random.default_rng(seed)
     p = _place(count, size, rng)
     kind = p["kind"] % len(glyphs)
     unit = size / 64
     r_max = _RADIUS[1] * unit
-    half = math.ceil(_EXTENT * r_max + max(_WIDTH[1] * r_max, _MIN_WIDTH * unit) / 2 + 1.0)
+    half = math.ceil(EXTENT * r_max + max(_WIDTH[1] * r_max, _MIN_WIDTH * unit) / 2 + 1.0)
     window = 2 * half
     canvas = np.zeros((count, size + window, size + window), dtype=np.float32)
     boxes = np.zeros((MAX_GLYPHS, count, 5), dtype=np.float32)
     boxes[..., 0] = -1
-    steps = np.arange(window)
     for slot in range(MAX_GLYPHS):
         for label, name in enumerate(glyphs):
             idx = np.flatnonzero(p["placed"][slot] & (kind[slot] == label))
             if len(idx) == 0:
                 continue
-            cx, cy = p["cx"][slot, idx], p["cy"][slot, idx]
-            x0, y0 = np.floor(cx).astype(int) - half, np.floor(cy).astype(int) - half
-            cover = glyph_coverage(name, cx - x0, cy - y0, p["radius"][slot, idx],
-                                   p["width"][slot, idx], p["angle"][slot, idx],
-                                   p["aspect"][slot, idx], window)
-            rows = (y0 + half)[:, None, None] + steps[None, :, None]
-            cols = (x0 + half)[:, None, None] + steps[None, None, :]
-            at = (idx[:, None, None], rows, cols)
-            ink = (cover * p["ink"][slot, idx][:, None, None]).astype(np.float32)
-            canvas[at] = np.maximum(canvas[at], ink)
+            cover, at, x0, y0 = stamp_glyphs(canvas, p, slot, idx, name, half)
             box = _extent(cover)
             box[:, 0::2] += x0[:, None]
             box[:, 1::2] += y0[:, None]

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .imagefolder import _SPLITS, EXTENSIONS, _first_format, decode_image, requested_format
+from .imagefolder import _SPLITS, EXTENSIONS, decode_image, read_format
 from .prepare import Raw
-from .segfolder import read_classes
+from .segfolder import files_by_stem, read_classes
 from .sets import DatasetError
 
 _EPS = 1e-6                 # rounding slack on the 0–1 range of relative coordinates
@@ -175,13 +175,7 @@ def class_names(folder: Path, splits: dict[str, Split]) -> tuple[list[str], Path
 
 def _pairs(images: Path, labels: Path) -> list[tuple[Path, Path | None]]:
     """Each image with its label file (None where it has none)."""
-    files: dict[str, Path] = {}
-    for p in sorted(images.iterdir()):
-        if p.is_file() and p.suffix.lower() in EXTENSIONS and not p.name.startswith("."):
-            if p.stem in files:
-                raise DatasetError(f"{files[p.stem].name} and {p.name} in {images} share a "
-                                   "name, so one label file would serve both: keep one")
-            files[p.stem] = p
+    files = files_by_stem(images, EXTENSIONS, ", so one label file would serve both: keep one")
     if not files:
         raise DatasetError(f"{images} holds no images ({', '.join(sorted(EXTENSIONS))}): "
                            "add the images whose boxes labels/ holds")
@@ -256,12 +250,7 @@ def load_yolo_folder(folder: Path, image_shape: tuple[int, int, int] | None = No
     named = class_names(folder, splits)
     train = _pairs(*splits["train"])
     val = _pairs(*splits["val"]) if "val" in splits else None
-    if image_shape is not None:
-        channels, size = requested_format(image_shape)
-        fixed = True
-    else:
-        channels, size = _first_format(train[0][0])
-        fixed = False
+    channels, size, fixed = read_format(image_shape, train[0][0])
     x, boxes = _read_split(train, channels, size, fixed)
     val_x = val_boxes = None
     if val is not None:

@@ -11,30 +11,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .plain import box_iou  # noqa: F401  (one definition, carried by exports too)
+
 
 def box_area(boxes: Tensor) -> Tensor:
     """Area of ``[N, 4]`` xyxy boxes; degenerate (inverted) boxes count as 0, not negative,
     so a badly decoded box cannot make an IoU exceed 1."""
     wh = (boxes[..., 2:4] - boxes[..., 0:2]).clamp(min=0)
     return wh[..., 0] * wh[..., 1]
-
-
-def box_iou(a: Tensor, b: Tensor) -> Tensor:
-    """IoU of every box of ``a`` ``[N, 4]`` with every box of ``b`` ``[M, 4]`` → ``[N, M]``.
-
-    Continuous pixel coordinates (no COCO-1.0-style "+1"), as modern pycocotools and
-    torchvision use. Two empty boxes have IoU 0 (union 0 is guarded), so NMS never
-    divides by zero.
-    """
-    area_a = box_area(a)
-    area_b = box_area(b)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:4], b[None, :, 2:4])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny),
-                       torch.zeros_like(inter))
 
 
 def wh_iou(wh1: Tensor, wh2: Tensor) -> Tensor:

@@ -7,22 +7,16 @@ discards every later box whose IoU with it is *greater than* the threshold (an I
 exactly at the threshold survives); equal scores keep their input order (stable sort),
 so results are reproducible. The returned indices are sorted by decreasing score.
 
-Why a suppression matrix: the IoU of every pair is computed once, vectorised, and the
-greedy pass then only reads booleans, which is fast for the few thousand boxes a head
-produces. Rows are computed in blocks so that memory stays bounded for larger inputs.
+The greedy pass itself is :func:`engine.detection.plain.nms`, the one an exported
+detector carries too; here the inputs are checked first, with messages that say what
+was expected.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
 from torch import Tensor
 
-from .boxes import box_iou
-
-#: Rows of the IoU matrix computed at a time (bounds the float memory to
-#: ``_BLOCK × N × 4`` bytes; the boolean matrix is ``N × N`` bytes).
-_BLOCK = 1024
+from . import plain
 
 
 def _check(boxes: Tensor, scores: Tensor) -> None:
@@ -35,38 +29,12 @@ def _check(boxes: Tensor, scores: Tensor) -> None:
         )
 
 
-def _greedy(boxes: Tensor, scores: Tensor, iou_threshold: float,
-            classes: Tensor | None) -> Tensor:
-    """Greedy NMS; with ``classes`` boxes of different classes never suppress each other."""
-    n = boxes.shape[0]
-    if n == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    order = torch.sort(scores, descending=True, stable=True).indices
-    b = boxes[order].float()
-    c = classes[order] if classes is not None else None
-    sup = np.empty((n, n), dtype=bool)
-    for start in range(0, n, _BLOCK):
-        stop = min(start + _BLOCK, n)
-        rows = box_iou(b[start:stop], b) > iou_threshold
-        if c is not None:
-            rows &= c[start:stop, None] == c[None, :]
-        sup[start:stop] = rows.cpu().numpy()
-    removed = np.zeros(n, dtype=bool)
-    kept: list[int] = []
-    for i in range(n):
-        if removed[i]:
-            continue
-        kept.append(i)
-        removed |= sup[i]
-    return order[torch.as_tensor(kept, dtype=torch.long, device=order.device)]
-
-
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     """Indices (``int64``, by decreasing score) of the boxes ``[N, 4]`` that survive
     greedy NMS: a box is discarded when its IoU with a higher-scoring kept box is
     greater than ``iou_threshold``."""
     _check(boxes, scores)
-    return _greedy(boxes, scores, iou_threshold, None)
+    return plain.nms(boxes, scores, iou_threshold)
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, classes: Tensor, iou_threshold: float) -> Tensor:
@@ -83,4 +51,4 @@ def batched_nms(boxes: Tensor, scores: Tensor, classes: Tensor, iou_threshold: f
             f"batched_nms: classes must be [N] with N = {boxes.shape[0]}, "
             f"got {list(classes.shape)}"
         )
-    return _greedy(boxes, scores, iou_threshold, classes)
+    return plain.nms(boxes, scores, iou_threshold, classes)

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .boxes import box_area, clip_boxes, cxcywh_to_xyxy, wh_iou, xyxy_to_cxcywh
-from .nms import batched_nms
+from . import plain
+from .boxes import box_area, wh_iou, xyxy_to_cxcywh
 
 # Loss weights (YOLOv3's balance, checked on shapes-det): the box terms count five
 # times, objectness of an empty cell half, so the hundreds of empty cells of a grid
@@ -67,13 +67,17 @@ class YoloHead:
         return cls(num_anchors, k - 5, (sh, sw))
 
 
+def _check_channels(c: int, num_anchors: int, num_classes: int) -> None:
+    if c != head_channels(num_anchors, num_classes):
+        raise ValueError(f"the head gives {c} channels but {num_anchors} anchors and "
+                         f"{num_classes} classes need {head_channels(num_anchors, num_classes)}")
+
+
 def split_output(out: Tensor, num_anchors: int, num_classes: int) -> Tensor:
     """``[B, A·(5+K), S_h, S_w]`` → ``[B, A, S_h, S_w, 5+K]`` (reshape: the output may be
     channels-last)."""
     b, c, sh, sw = out.shape
-    if c != head_channels(num_anchors, num_classes):
-        raise ValueError(f"the head gives {c} channels but {num_anchors} anchors and "
-                         f"{num_classes} classes need {head_channels(num_anchors, num_classes)}")
+    _check_channels(c, num_anchors, num_classes)
     return out.reshape(b, num_anchors, 5 + num_classes, sh, sw).permute(0, 1, 3, 4, 2)
 
 
@@ -154,22 +158,12 @@ def decode(out: Tensor, anchors: Tensor, image_hw: tuple[int, int],
            num_classes: int) -> tuple[Tensor, Tensor, Tensor]:
     """The network's output as boxes: ``(boxes [B, N, 4] xyxy in input pixels,
     objectness [B, N], class probabilities [B, N, K])`` with N = A·S_h·S_w in the
-    order (anchor, row, column). Class probabilities are a softmax: one class a box."""
-    anchors = anchors.to(out.device)
-    p = split_output(out.float(), len(anchors), num_classes)
-    b, a, sh, sw, _ = p.shape
-    h, w = image_hw
-    rows = torch.arange(sh, device=out.device, dtype=torch.float32).view(1, 1, sh, 1)
-    cols = torch.arange(sw, device=out.device, dtype=torch.float32).view(1, 1, 1, sw)
-    cx = (cols + p[..., 0].sigmoid()) * (w / sw)
-    cy = (rows + p[..., 1].sigmoid()) * (h / sh)
-    # exp of a wild logit would be inf, and inf − inf a NaN box: cap the growth
-    bw = anchors[:, 0].view(1, a, 1, 1) * p[..., 2].clamp(max=20).exp()
-    bh = anchors[:, 1].view(1, a, 1, 1) * p[..., 3].clamp(max=20).exp()
-    boxes = cxcywh_to_xyxy(torch.stack((cx, cy, bw, bh), -1)).reshape(b, -1, 4)
-    objectness = p[..., 4].sigmoid().reshape(b, -1)
-    classes = p[..., 5:].softmax(-1).reshape(b, -1, num_classes)
-    return boxes, objectness, classes
+    order (anchor, row, column). Class probabilities are a softmax: one class a box.
+
+    :func:`engine.detection.plain.decode` (the exports' decoding too), once the
+    channels are checked against ``num_classes``."""
+    _check_channels(out.shape[1], len(anchors), num_classes)
+    return plain.decode(out, anchors.to(out.device), image_hw)
 
 
 def batched_box_iou(a: Tensor, b: Tensor) -> Tensor:
@@ -269,20 +263,9 @@ def detect(out: Tensor, anchors: Sequence[Sequence[float]] | Tensor,
     A score is objectness × class probability; every (box, class) pair above
     ``score_threshold`` is a candidate (a box may stand for two classes, as COCO
     evaluation expects), at most ``candidates`` of them by score; then class-wise
-    non-maximum suppression at ``iou_threshold`` and the ``max_detections`` best."""
+    non-maximum suppression at ``iou_threshold`` and the ``max_detections`` best.
+    The rules are :func:`engine.detection.plain.detect`'s, which exports carry."""
     anchors = as_anchors(anchors, out.device)
-    h, w = image_hw
-    boxes, objectness, classes = decode(out, anchors, image_hw, num_classes)
-    scores = objectness[..., None] * classes                             # [B, N, K]
-    results = []
-    for image_boxes, image_scores in zip(boxes, scores, strict=True):
-        flat = image_scores.flatten()
-        keep = (flat > score_threshold).nonzero()[:, 0]
-        if len(keep) > candidates:
-            keep = keep[flat[keep].topk(candidates).indices]
-        box_index, labels = keep // num_classes, keep % num_classes
-        chosen = clip_boxes(image_boxes[box_index], h, w)
-        chosen_scores = flat[keep]
-        kept = batched_nms(chosen, chosen_scores, labels, iou_threshold)[:max_detections]
-        results.append((chosen[kept], chosen_scores[kept], labels[kept]))
-    return results
+    _check_channels(out.shape[1], len(anchors), num_classes)
+    return plain.detect(out, score_threshold, iou_threshold, max_detections, anchors,
+                        image_hw, candidates)
