@@ -336,6 +336,7 @@ class _GraphReader:
         self.data = data
         self.problems: list[NodeError] = []
         self.refused: set[str] = set()  # valid ids of nodes refused (an unknown type)
+        self.unknown: dict[str, str] = {}  # repr of an unknown type → the first node using it
         # user blocks whose definition was refused (already reported): their nodes are not
         self.refused_types = refused_types or set()
 
@@ -419,7 +420,11 @@ class _GraphReader:
             ensure_loaded()  # a plug-in's block, in a process that has not loaded them yet
         if not isinstance(type_name, str) or (type_name not in CATALOGUE
                                               and type_name not in g.blocks):
-            self.fail(unknown_type_message(type_name), nid)
+            first = self.unknown.setdefault(repr(type_name), nid)
+            # the advice once per missing type: a design using a plug-in ten times
+            # would otherwise repeat the whole paragraph ten times
+            self.fail(unknown_type_message(type_name) if first == nid else
+                      f"unknown block type {type_name!r}, as for node {first!r}", nid)
             self.refused.add(nid)  # its wires are not reported again as dangling
             return
         params = node.get("params", {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -361,3 +362,20 @@ def test_loading_is_only_data(tmp_path):
     assert g.to_dict()["payload"] == payload
     assert g.to_dict()["nodes"][1]["payload"] == payload
     assert g.params_of("c1")["kernel_size"].startswith("__import__")
+
+
+def test_a_missing_block_type_is_explained_once_and_each_of_its_nodes_named():
+    data = Graph.load(Path(__file__).parents[2] / "resources" / "templates"
+                      / "x_vs_o.convas.json").to_dict()
+    for node in data["nodes"]:
+        if node["id"] in ("relu1", "relu2"):
+            node.update(type="SqueezeExcite", params={})
+        if node["id"] == "relu3":
+            node.update(type="GroupNorm", params={})
+    with pytest.raises(GraphFileError) as caught:
+        Graph.from_dict(data)
+    errors = {e.node: e.message for e in caught.value.errors}
+    assert set(errors) == {"relu1", "relu2", "relu3"}
+    assert "folders searched for plug-ins" in errors["relu1"]
+    assert errors["relu2"] == "unknown block type 'SqueezeExcite', as for node 'relu1'"
+    assert "folders searched for plug-ins" in errors["relu3"]   # another type: its own
