@@ -21,6 +21,8 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+from .dataset_preview import load_run_dataset
+
 if TYPE_CHECKING:
     from .document import Document
     from .mainwindow import MainWindow
@@ -109,14 +111,10 @@ class AnchorFitDialog(QDialog):
 
     def _work(self, job: int, current: list[list[float]], source: str,
               image_shape: tuple[int, int, int] | None, settings: dict[str, Any]) -> None:
-        from engine.data import DatasetError, load_dataset
+        from engine.data import DatasetError
 
         try:
-            ds = load_dataset(source, image_shape=image_shape,
-                              val_fraction=settings.get("val_fraction", 0.2),
-                              seed=settings.get("seed", 0), classes=settings.get("classes"),
-                              limit=settings.get("limit"),
-                              options=settings.get("dataset_options"))
+            ds = load_run_dataset(source, image_shape, settings)
             if getattr(ds, "task", "") != "detection":
                 raise ValueError(f"{source} has no boxes (it is a {ds.task} dataset): "
                                  "choose a detection dataset in the Training panel")

@@ -57,6 +57,20 @@ def pick_samples(labels: np.ndarray, classes: int, count: int = PREVIEW_IMAGES) 
     return np.asarray(picked, dtype=np.int64)
 
 
+def load_run_dataset(source: str, image_shape: tuple[int, int, int] | None,
+                     settings: Mapping[str, Any]) -> Any:
+    """``source`` loaded as a run with the design's ``training`` ``settings`` would load
+    it (split, seed, classes, limit, dataset options), so what the preview shows and what
+    Fit Anchors fits to are the run's own images. Slow (torch, maybe a large file): call
+    it off the GUI thread; raises engine.data.DatasetError for a bad source."""
+    from engine.data import load_dataset
+
+    return load_dataset(source, image_shape=image_shape,
+                        val_fraction=settings.get("val_fraction", 0.2),
+                        seed=settings.get("seed", 0), classes=settings.get("classes"),
+                        limit=settings.get("limit"), options=settings.get("dataset_options"))
+
+
 class DatasetScout(QObject):
     """Loads previews and downloads in a background thread; create it in the GUI thread."""
 
@@ -122,7 +136,7 @@ class DatasetScout(QObject):
 
     def _preview(self, number: int, key: tuple, source: str,
                  image_shape: tuple[int, int, int] | None, settings: dict[str, Any]) -> None:
-        from engine.data import DatasetError, load_dataset
+        from engine.data import DatasetError
         from engine.data.fetch import DOWNLOADABLE
         from engine.data.load import dataset_key
 
@@ -132,11 +146,7 @@ class DatasetScout(QObject):
             from engine.device import available_devices
             self._emit(self.devices, available_devices())
         try:
-            ds = load_dataset(source, image_shape=image_shape,
-                              val_fraction=settings.get("val_fraction", 0.2),
-                              seed=settings.get("seed", 0), classes=settings.get("classes"),
-                              limit=settings.get("limit"),
-                              options=settings.get("dataset_options"))
+            ds = load_run_dataset(source, image_shape, settings)
         except DatasetError as exc:
             result: DatasetPreview | PreviewFailure = PreviewFailure(
                 source, str(exc), dataset_key(source) in DOWNLOADABLE and "download" in str(exc))

@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QSplitter
 
 from widgets.detection_view import (
     DetectionView,
@@ -25,13 +23,14 @@ from widgets.detection_view import (
 )
 from widgets.map_plot import MapPlot
 
+from .task_live import TaskLive
+
 if TYPE_CHECKING:
     from engine.train_events import EpochEvent, PredictionEvent, ReadyEvent
 
     from .training_dock import TrainingDock
 
 DETECTION = "detection"
-PREDICTION_TAB = "Prediction"
 GALLERY_TAB = "Worst boxes"
 ACCURACY_LABEL = "boxes found / val mAP@0.5"   # the step curve, and the epochs' mAP@0.5
 SHOWN_SCORE = 0.25       # the live view's threshold (engine.tasks.detection.SHOWN_SCORE)
@@ -39,62 +38,29 @@ WORST_MESSAGE = ("The validation images with the most missed and false boxes app
                  "here after each epoch, their boxes drawn.")
 
 
-class DetectionLive(QObject):
+class DetectionLive(TaskLive):
     """Owns the detection widgets and feeds them from the controller's events."""
 
+    TASK = DETECTION
+    WORST_MESSAGE = WORST_MESSAGE
+
     def __init__(self, dock: TrainingDock) -> None:
-        super().__init__(dock)
-        self.dock = dock
-        self.view = DetectionView()
-        self.map = MapPlot()
-        self.page = QSplitter(Qt.Orientation.Horizontal)
-        self.page.addWidget(self.view)
-        self.page.addWidget(self.map)
-        self.page.setStretchFactor(0, 3)
-        self.page.setStretchFactor(1, 2)
-        self.active = False        # the run shown is a detection
-        self._classes: list[str] = []
-        self._val_size = 0
-
-    # ---- a run begins ----------------------------------------------------------------
-
-    def reset(self) -> None:
-        """Start pressed: the previous run's boxes and curves go (the tab stays until
-        the new run says its task, so the dock does not flicker)."""
-        if self.active:
-            self.view.clear()
-            self.map.start()
-            self.dock.mistakes.show_message(WORST_MESSAGE)
+        curves = MapPlot()
+        super().__init__(dock, DetectionView(), curves)
+        self.map = curves   # the name the window and the tests know it by
 
     def begin(self, info: ReadyEvent) -> None:
         """The run's data are loaded: show the detection views, or take them away.
         Called after SegmentationLive.begin, whose tab names it overrides when active."""
         dock = self.dock
-        self.active = info.task == DETECTION
-        self._classes = [str(c) for c in info.classes]
-        self._val_size = info.val_size
-        index = dock.tabs.indexOf(self.page)
         # a detector has no confusion matrix (its errors are missed and false boxes: the
         # gallery shows them), so its tab is hidden for the run rather than left blank
-        dock.tabs.setTabVisible(dock.tabs.indexOf(dock.confusion), not self.active)
-        if not self.active:
-            if index >= 0:
-                dock.tabs.removeTab(index)
-            self.view.clear()
-            self.map.clear()
-            return
-        if index < 0:
-            dock.tabs.insertTab(0, self.page, PREDICTION_TAB)
-            self.page.setSizes([3000, 2000])
-        dock.tabs.setCurrentWidget(self.page)
-        self.view.set_classes(self._classes)
-        self.view.set_probes(info.probe_images, info.probe_targets)
-        self.map.start()
-        self.map.set_dark(dock.plots.is_dark())
-        dock.mistakes.show_message(WORST_MESSAGE)
-        dock.tabs.setTabText(dock.tabs.indexOf(dock.mistakes), GALLERY_TAB)
-        dock.plots.set_accuracy_label(ACCURACY_LABEL)
-        dock.confusion.clear()
+        dock.tabs.setTabVisible(dock.tabs.indexOf(dock.confusion), info.task != DETECTION)
+        super().begin(info)
+        if self.active:
+            dock.tabs.setTabText(dock.tabs.indexOf(dock.mistakes), GALLERY_TAB)
+            dock.plots.set_accuracy_label(ACCURACY_LABEL)
+            dock.confusion.clear()
 
     # ---- during the run --------------------------------------------------------------
 
@@ -103,22 +69,13 @@ class DetectionLive(QObject):
             self.view.show_prediction(event.boxes, event.scores, event.labels,
                                       event.probe_index, event.global_step)
 
-    def show_probe(self, index: int) -> None:
-        """Another probe image was chosen; after the run its boxes come from the
-        checkpoint, during it with the next probe."""
-        if not self.active:
-            return
-        self.view.show_probe(index)
-        if not self.dock.is_running:
-            self.predict_from_checkpoint(self.view.probe_index())
+    def _start_curves(self) -> None:
+        self.map.start()
 
-    def on_epoch(self, e: EpochEvent) -> bool:
-        """The epoch's mAP points and worst images; False when the run is no detection."""
-        if not self.active:
-            return False
+    def _show_epoch(self, e: EpochEvent) -> None:
+        """The epoch's mAP points and worst images."""
         self.map.add_epoch(e.epoch, e.metrics.get("val_map50"), e.metrics.get("val_map"))
         self._show_worst(e)
-        return True
 
     def _show_worst(self, e: EpochEvent) -> None:
         gallery = self.dock.mistakes
@@ -140,27 +97,19 @@ class DetectionLive(QObject):
     def predict_from_checkpoint(self, index: int) -> bool:
         """The trained network's boxes for probe ``index`` (the head feeding the Output,
         decoded with the Output's anchors); False when the weights no longer fit."""
-        dock = self.dock
-        trained, info = dock.trained(), dock.info
-        if trained is None or info is None or not len(info.probe_images):
-            return False
-        graph = dock.doc.graph
-        outputs = [n for n in graph.topo_order() or [] if graph.type_of(n) == "Output"]
-        sources = [src for _, src in graph.inputs_of(outputs[0])] if outputs else []
-        if not sources:
-            return False
-        result = trained.maps(info.probe_images, index, sources[0])
-        if result is None or np.ndim(result[0]) != 3:
+        maps = self._output_maps(index)
+        if maps is None:
             return False
         import torch
 
         from engine.detection.yolo import detect
         from engine.tasks import output_anchors
 
+        dock = self.dock
         try:
             (boxes, scores, labels), = detect(
-                torch.as_tensor(np.asarray(result[0]))[None].float(),
-                output_anchors(dock.doc.report), tuple(info.image_shape[1:]),
+                torch.as_tensor(maps)[None].float(),
+                output_anchors(dock.doc.report), tuple(dock.info.image_shape[1:]),
                 len(self._classes), score_threshold=SHOWN_SCORE)
         except (ValueError, RuntimeError):   # the head no longer fits the classes
             return False

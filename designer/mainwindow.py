@@ -518,6 +518,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_dark(is_dark)
         self.training.plots.set_dark(is_dark)
         self.training.segmentation.iou.set_dark(is_dark)
+        self.training.detection.map.set_dark(is_dark)
         self.settings.setValue("theme", "system" if dark is None else
                                ("dark" if dark else "light"))
 

@@ -4,8 +4,8 @@ confusion matrix, and the validation images with the lowest IoU.
 
 Kept apart from ``training_dock`` (which stays about running and classification) so
 that neither file grows past what one can read. The "Prediction" tab exists only while
-the dock shows a segmentation run (ReadyEvent.task); a classification run removes it
-and the dock looks as it always did.
+the dock shows a segmentation run (ReadyEvent.task, see ``task_live``); a classification
+run removes it and the dock looks as it always did.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QSplitter
 
 from widgets.iou_plot import IoUPlot
 from widgets.segmentation import (
@@ -25,68 +23,35 @@ from widgets.segmentation import (
     worst_iou_tooltips,
 )
 
+from .task_live import TaskLive
+
 if TYPE_CHECKING:
     from engine.train_events import EpochEvent, PredictionEvent, ReadyEvent
 
     from .training_dock import TrainingDock
 
 SEGMENTATION = "segmentation"
-PREDICTION_TAB = "Prediction"
 GALLERY_TABS = {"classification": "Mistakes", SEGMENTATION: "Worst IoU"}
 WORST_MESSAGE = ("The validation images with the lowest IoU appear here after each "
                  "epoch, their predicted masks overlaid.")
 
 
-class SegmentationLive(QObject):
+class SegmentationLive(TaskLive):
     """Owns the segmentation widgets and feeds them from the controller's events."""
 
+    TASK = SEGMENTATION
+    WORST_MESSAGE = WORST_MESSAGE
+
     def __init__(self, dock: TrainingDock) -> None:
-        super().__init__(dock)
-        self.dock = dock
-        self.view = SegmentationView()
-        self.iou = IoUPlot()
-        # side by side: the dock is wide and low, and the curves read against the masks
-        self.page = QSplitter(Qt.Orientation.Horizontal)
-        self.page.addWidget(self.view)
-        self.page.addWidget(self.iou)
-        self.page.setStretchFactor(0, 3)
-        self.page.setStretchFactor(1, 2)
-        self.active = False        # the run shown is a segmentation
-        self._classes: list[str] = []
-        self._val_size = 0
-
-    # ---- a run begins ----------------------------------------------------------------
-
-    def reset(self) -> None:
-        """Start pressed: the previous run's masks and curves go (the tab stays until
-        the new run says its task, a second later, so the dock does not flicker)."""
-        if self.active:
-            self.view.clear()
-            self.iou.start(self._classes)
-            self.dock.mistakes.show_message(WORST_MESSAGE)
+        curves = IoUPlot()
+        super().__init__(dock, SegmentationView(), curves)
+        self.iou = curves   # the name the window and the tests know it by
 
     def begin(self, info: ReadyEvent) -> None:
-        """The run's data are loaded: show the segmentation views, or take them away."""
+        """The run's data are loaded: show the segmentation views, or take them away;
+        the gallery and the accuracy curve are named for the run's task either way."""
+        super().begin(info)
         dock = self.dock
-        self.active = info.task == SEGMENTATION
-        self._classes = [str(c) for c in info.classes]
-        self._val_size = info.val_size
-        index = dock.tabs.indexOf(self.page)
-        if self.active:
-            if index < 0:
-                dock.tabs.insertTab(0, self.page, PREDICTION_TAB)
-                self.page.setSizes([3000, 2000])   # proportions: the masks get three fifths
-            dock.tabs.setCurrentWidget(self.page)
-            self.view.set_classes(self._classes)
-            self.view.set_probes(info.probe_images, info.probe_targets)
-            self.iou.start(self._classes)
-            self.iou.set_dark(dock.plots.is_dark())   # the theme the window gave the plots
-            dock.mistakes.show_message(WORST_MESSAGE)
-        else:
-            if index >= 0:
-                dock.tabs.removeTab(index)
-            self.view.clear()
-            self.iou.clear()
         dock.tabs.setTabText(dock.tabs.indexOf(dock.mistakes),
                              GALLERY_TABS[SEGMENTATION if self.active else "classification"])
         dock.plots.set_accuracy_label("pixel accuracy" if self.active else "accuracy")
@@ -98,25 +63,15 @@ class SegmentationLive(QObject):
             self.view.show_prediction(event.class_map, event.probe_index, event.global_step,
                                       event.confidence)
 
-    def show_probe(self, index: int) -> None:
-        """Another probe image was chosen (here or in the Feature maps tab). During a run
-        its prediction comes with the next probe; after it, from the checkpoint."""
-        if not self.active:
-            return
-        self.view.show_probe(index)
-        if not self.dock.is_running:
-            self._predict_from_checkpoint(self.view.probe_index())
+    def _start_curves(self) -> None:
+        self.iou.start(self._classes)
 
-    def on_epoch(self, e: EpochEvent) -> bool:
-        """The epoch's IoU curves, pixel confusion matrix and worst images; False when
-        the run is not a segmentation (the dock then shows it as a classifier's)."""
-        if not self.active:
-            return False
+    def _show_epoch(self, e: EpochEvent) -> None:
+        """The epoch's IoU curves, pixel confusion matrix and worst images."""
         self.iou.add_epoch(e.epoch, e.iou, e.miou)
         if e.confusion is not None and len(e.confusion) == len(self._classes):
             self.dock.confusion.set_matrix(e.confusion, self._classes, e.epoch, pixels=True)
         self._show_worst(e)
-        return True
 
     def _show_worst(self, e: EpochEvent) -> None:
         gallery = self.dock.mistakes
@@ -134,21 +89,11 @@ class SegmentationLive(QObject):
 
     # ---- after the run ---------------------------------------------------------------
 
-    def _predict_from_checkpoint(self, index: int) -> bool:
-        """The trained network's mask for probe ``index`` (the block feeding the Output,
-        argmax over its classes); False when the weights no longer fit the design."""
-        dock = self.dock
-        trained, info = dock.trained(), dock.info
-        if trained is None or info is None or not len(info.probe_images):
+    def predict_from_checkpoint(self, index: int) -> bool:
+        """The trained network's mask for probe ``index`` (argmax over the classes of
+        the block feeding the Output); False when the weights no longer fit the design."""
+        logits = self._output_maps(index)
+        if logits is None:
             return False
-        graph = dock.doc.graph
-        outputs = [n for n in graph.topo_order() or [] if graph.type_of(n) == "Output"]
-        sources = [src for _, src in graph.inputs_of(outputs[0])] if outputs else []
-        if not sources:
-            return False
-        result = trained.maps(info.probe_images, index, sources[0])
-        if result is None or np.ndim(result[0]) != 3:
-            return False
-        logits = np.asarray(result[0])
         self.view.show_prediction(logits.argmax(axis=0).astype(np.uint8), index)
         return True

@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QTextDocument
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen
+from PySide6.QtWidgets import QWidget
 
 from .gallery import to_rgb8
+from .probe_view import LEGEND_GAP, ImagePane, ProbeView, escape, swatch
 from .segmentation import colour_of
 
 MATCH_IOU = 0.5      # a prediction finds a true box of its class overlapping this much
@@ -226,140 +227,62 @@ def worst_box_title(shown: int, total: int, epoch: int | None) -> str:
     return prefix + text if prefix else text[:1].upper() + text[1:]
 
 
-class _BoxPane(QWidget):
+class _BoxPane(ImagePane):
     """The image scaled to fit (nearest neighbour) with the boxes drawn at screen
     resolution over it, so lines stay thin and tags readable however large it is."""
 
+    MINIMUM = 128
+    HINT = 320
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._image = QImage()
         self._truth: np.ndarray | None = None
         self._boxes = self._scores = self._labels = None
         self._classes: Sequence[str] = ()
-        self.setMinimumSize(128, 128)
 
     def set_picture(self, rgb: np.ndarray | None, truth: np.ndarray | None) -> None:
-        if rgb is None:
-            self._image = QImage()
-        else:
-            data = np.ascontiguousarray(rgb, dtype=np.uint8)
-            h, w = data.shape[:2]
-            self._image = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self._truth = truth
         self._boxes = self._scores = self._labels = None
-        self.update()
+        self.set_rgb(rgb)
 
     def set_detections(self, boxes, scores, labels, classes: Sequence[str]) -> None:
         self._boxes, self._scores, self._labels, self._classes = boxes, scores, labels, classes
         self.update()
 
-    def target(self) -> QRect:
-        """Where the image is drawn: as large as fits, aspect kept, centred."""
-        if self._image.isNull():
-            return QRect()
-        w, h = self._image.width(), self._image.height()
-        scale = min(self.width() / w, self.height() / h)
-        size = QSize(max(1, int(w * scale)), max(1, int(h * scale)))
-        return QRect((self.width() - size.width()) // 2, 0, size.width(), size.height())
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(320, 320)
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self._image.isNull():
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        target = self.target()
-        painter.drawImage(target, self._image)
-        paint_boxes(painter, QRectF(target), (self._image.height(), self._image.width()),
+    def paint_over(self, painter: QPainter, target: QRectF) -> None:
+        paint_boxes(painter, target, (self._image.height(), self._image.width()),
                     self._truth, self._boxes, self._scores, self._labels, self._classes)
-        painter.end()
 
 
-class DetectionView(QWidget):
+class DetectionView(ProbeView):
     """The probe image with the predicted boxes (solid, tagged "label score") over its
     true boxes (dashed), a legend of the class colours, and a choice of probe image;
     updated about twice a second during a run."""
 
-    probe_requested = Signal(int)  # the index of the probe image the user picked
     EMPTY = ("The boxes found in a validation image appear here while a detection design "
              "trains.")
+    SPIN_TIP = "Which validation image the boxes are shown for"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._classes: list[str] = []
-        self._images: np.ndarray | None = None
-        self._targets: np.ndarray | None = None
-        self._index = 0
         self._prediction: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.title = QLabel(self.EMPTY)
-        self.title.setWordWrap(True)
         self.pane = _BoxPane(self)
-        self.probe_spin = QSpinBox()
-        self.probe_spin.setRange(1, 1)
-        self.probe_spin.setPrefix("probe image ")
-        self.probe_spin.setToolTip("Which validation image the boxes are shown for")
-        self.probe_spin.valueChanged.connect(self._on_spin)
-        self.legend = QLabel()
-        self.legend.setWordWrap(True)
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setToolTip("Class colours; solid boxes are detections (with their "
                                "score), dashed ones the true boxes")
-        bar = QHBoxLayout()
-        bar.addWidget(self.title, 1)
-        bar.addWidget(self.probe_spin)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.pane, 1)
-        layout.addWidget(self.legend)
+        self._lay_out(self.pane)
 
     # ----------------------------------------------------------------- API
-    def set_classes(self, classes: Sequence[str]) -> None:
-        self._classes = [str(c) for c in classes]
-        self._update_legend()
-
-    def set_probes(self, images: np.ndarray, targets: np.ndarray | None,
-                   current: int = 0) -> None:
-        """The probe images ([N,C,H,W] as stored) and their box rows ([N,M,5], or None);
-        shows image ``current`` with its true boxes and no prediction yet."""
-        self._images = np.asarray(images)
-        self._targets = None if targets is None else np.asarray(targets)
-        count = len(self._images)
-        self.probe_spin.blockSignals(True)
-        self.probe_spin.setRange(1, max(1, count))
-        self.probe_spin.blockSignals(False)
-        self.probe_spin.setEnabled(count > 1)
-        self.show_probe(current)
-
-    def show_probe(self, index: int) -> None:
-        """Another probe image: its picture and true boxes now, its detections with the
-        next ``show_prediction``."""
-        if self._images is None or not len(self._images):
-            return
-        self._index = min(max(int(index), 0), len(self._images) - 1)
-        self.probe_spin.blockSignals(True)
-        self.probe_spin.setValue(self._index + 1)
-        self.probe_spin.blockSignals(False)
-        self._prediction = None
-        self.pane.set_picture(to_rgb8(self._images[self._index][None])[0], self.true_boxes())
-        self._update_legend()
-
     def show_prediction(self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                         probe_index: int, step: int | None = None) -> None:
         """The network's detections for probe ``probe_index`` (best first)."""
-        if self._images is None or not len(self._images):
+        if not self._select(probe_index):
             return
-        if probe_index != self._index:
-            self.show_probe(probe_index)
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scores = np.asarray(scores, np.float32).reshape(-1)
         labels = np.asarray(labels).reshape(-1).astype(np.int64)
         self._prediction = (boxes, scores, labels)
         self.pane.set_detections(boxes, scores, labels, self._classes)
-        words = [f"Probe image {self._index + 1}"]
-        if step is not None:
-            words.append(f"step {step:,}")
+        words = self._title_words(step)
         truth = self.true_boxes()
         if self._targets is not None:
             found, missed, false = match_counts(truth, boxes, labels)
@@ -368,15 +291,6 @@ class DetectionView(QWidget):
             words.append(f"{len(boxes)} box{'es' if len(boxes) != 1 else ''}")
         self.title.setText(" · ".join(words))
         self._update_legend()
-
-    def clear(self) -> None:
-        self._images = self._targets = self._prediction = None
-        self.pane.set_picture(None, None)
-        self.title.setText(self.EMPTY)
-        self._update_legend()
-
-    def probe_index(self) -> int:
-        return self._index
 
     def prediction(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(boxes, scores, labels) drawn now; None before the first prediction."""
@@ -393,35 +307,29 @@ class DetectionView(QWidget):
 
     def image_size(self) -> tuple[int, int]:
         """The probe image's (height, width) in pixels; (0, 0) without one."""
-        if self._images is None or not len(self._images):
+        if not self.has_probes():
             return 0, 0
         return int(self._images.shape[-2]), int(self._images.shape[-1])
 
     def legend_entries(self) -> list[tuple[str, str]]:
         return [(name, box_colour_hex(i)) for i, name in enumerate(self._classes)]
 
-    def legend_text(self) -> str:
-        document = QTextDocument()
-        document.setHtml(self.legend.text())
-        return document.toPlainText().replace("\u00a0", " ")
-
     # ----------------------------------------------------------- internals
-    def _on_spin(self, value: int) -> None:
-        self.show_probe(value - 1)
-        self.probe_requested.emit(self._index)
+    def _show_picture(self) -> None:
+        self._prediction = None
+        self.pane.set_picture(to_rgb8(self._images[self._index][None])[0], self.true_boxes())
+
+    def _clear_picture(self) -> None:
+        self._prediction = None
+        self.pane.set_picture(None, None)
 
     def _update_legend(self) -> None:
         """Swatches and names, the classes detected now in bold."""
         present = set() if self._prediction is None else {int(v) for v in self._prediction[2]}
         entries = []
         for i, name in enumerate(self._classes):
-            label = f"<b>{_escape(name)}</b>" if i in present else _escape(name)
-            entries.append(f'<span style="background-color:{box_colour_hex(i)}; color:'
-                           f'{box_colour_hex(i)};">&#9608;&#9608;</span>&nbsp;{label}')
+            label = f"<b>{escape(name)}</b>" if i in present else escape(name)
+            entries.append(f"{swatch(box_colour_hex(i))}&nbsp;{label}")
         if entries:
             entries.append("solid:&nbsp;detected · dashed:&nbsp;true")
-        self.legend.setText("&nbsp;&nbsp;&nbsp; ".join(entries))
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        self.legend.setText(LEGEND_GAP.join(entries))

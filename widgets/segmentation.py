@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPainter, QTextDocument
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .gallery import to_rgb8
+from .probe_view import LEGEND_GAP, ImagePane, ProbeView, escape, nbsp, swatch
 
 IGNORE = 255                 # a true-mask pixel nobody labelled
 OVERLAY_ALPHA = 0.6          # the class colour's share of an overlaid pixel
@@ -140,76 +141,19 @@ def worst_iou_title(shown: int, total: int, epoch: int | None) -> str:
     return prefix + text if prefix else text[:1].upper() + text[1:]
 
 
-class _ImagePane(QWidget):
-    """An RGB image scaled to fit with nearest neighbour: a 64×64 mask stays crisp, and
-    every drawn pixel is exactly one of the class colours."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._image = QImage()
-        self.setMinimumSize(96, 96)
-
-    def set_rgb(self, rgb: np.ndarray | None) -> None:
-        if rgb is None:
-            self._image = QImage()
-        else:
-            data = np.ascontiguousarray(rgb, dtype=np.uint8)
-            h, w = data.shape[:2]
-            self._image = QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-        self.update()
-
-    def image(self) -> QImage:
-        return QImage(self._image)
-
-    def target(self) -> QRect:
-        """Where the image is drawn: as large as fits, aspect kept, centred under its
-        caption (top-aligned, so the two panes' images line up with their captions)."""
-        if self._image.isNull():
-            return QRect()
-        w, h = self._image.width(), self._image.height()
-        scale = min(self.width() / w, self.height() / h)
-        size = QSize(max(1, int(w * scale)), max(1, int(h * scale)))
-        return QRect((self.width() - size.width()) // 2, 0, size.width(), size.height())
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(256, 256)
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self._image.isNull():
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(self.target(), self._image)
-        painter.end()
-
-
-class SegmentationView(QWidget):
+class SegmentationView(ProbeView):
     """The probe image with the predicted mask overlaid, beside its true mask, with a
     legend of the class colours; updated about twice a second during a run."""
 
-    probe_requested = Signal(int)  # the index of the probe image the user picked
+    EMPTY = ("The predicted mask of a validation image appears here while a segmentation "
+             "design trains.")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._classes: list[str] = []
-        self._images: np.ndarray | None = None
-        self._targets: np.ndarray | None = None
-        self._index = 0
         self._predicted: np.ndarray | None = None
-        self.title = QLabel("The predicted mask of a validation image appears here while "
-                            "a segmentation design trains.")
-        self.title.setWordWrap(True)
-        self.predicted_pane, self.true_pane = _ImagePane(self), _ImagePane(self)
+        self.predicted_pane, self.true_pane = ImagePane(self), ImagePane(self)
         self.predicted_caption = QLabel("prediction (overlaid on the image)")
         self.true_caption = QLabel("true mask")
-        self.probe_spin = QSpinBox()
-        self.probe_spin.setRange(1, 1)
-        self.probe_spin.setPrefix("probe image ")
-        self.probe_spin.setToolTip("Which validation image the prediction is shown for")
-        self.probe_spin.valueChanged.connect(self._on_spin)
-        self.legend = QLabel()
-        self.legend.setWordWrap(True)
-        self.legend.setTextFormat(Qt.TextFormat.RichText)
         panes = QHBoxLayout()
         for caption, pane in ((self.predicted_caption, self.predicted_pane),
                               (self.true_caption, self.true_pane)):
@@ -218,61 +162,18 @@ class SegmentationView(QWidget):
             column.addWidget(caption)
             column.addWidget(pane, 1)
             panes.addLayout(column, 1)
-        bar = QHBoxLayout()
-        bar.addWidget(self.title, 1)
-        bar.addWidget(self.probe_spin)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addLayout(panes, 1)
-        layout.addWidget(self.legend)
+        self._lay_out(panes)
 
     # ----------------------------------------------------------------- API
-    def set_classes(self, classes: Sequence[str]) -> None:
-        """The run's class names (index order); the legend lists each in its colour."""
-        self._classes = [str(c) for c in classes]
-        self._update_legend()
-
-    def set_probes(self, images: np.ndarray, targets: np.ndarray | None,
-                   current: int = 0) -> None:
-        """The probe images ([N,C,H,W] as stored) and their true masks ([N,H,W], or None
-        when the trainer sent none); shows image ``current`` without a prediction."""
-        self._images = np.asarray(images)
-        self._targets = None if targets is None else np.asarray(targets)
-        count = len(self._images)
-        self.probe_spin.blockSignals(True)
-        self.probe_spin.setRange(1, max(1, count))
-        self.probe_spin.blockSignals(False)
-        self.probe_spin.setEnabled(count > 1)
-        self.show_probe(current)
-
-    def show_probe(self, index: int) -> None:
-        """Switch to another probe image: its picture and true mask at once; its
-        prediction comes with the next ``show_prediction``."""
-        if self._images is None or not len(self._images):
-            return
-        self._index = min(max(int(index), 0), len(self._images) - 1)
-        self.probe_spin.blockSignals(True)
-        self.probe_spin.setValue(self._index + 1)
-        self.probe_spin.blockSignals(False)
-        self._predicted = None
-        self.predicted_pane.set_rgb(to_rgb8(self._images[self._index][None])[0])
-        target = self.true_mask()
-        self.true_pane.set_rgb(None if target is None else colour_mask(target))
-        self._update_legend()
-
     def show_prediction(self, class_map: np.ndarray, probe_index: int, step: int | None = None,
                         confidence: np.ndarray | None = None) -> None:
         """The network's class map [H,W] for probe ``probe_index``, overlaid on it."""
-        if self._images is None or not len(self._images):
+        if not self._select(probe_index):
             return
-        if probe_index != self._index:
-            self.show_probe(probe_index)
         image = self._images[self._index]
         self._predicted = np.asarray(class_map)
         self.predicted_pane.set_rgb(overlay(image, self._predicted))
-        words = [f"Probe image {self._index + 1}"]
-        if step is not None:
-            words.append(f"step {step:,}")
+        words = self._title_words(step)
         target = self.true_mask()
         if target is not None:
             m = _class_map(self._predicted, target.shape)
@@ -284,18 +185,6 @@ class SegmentationView(QWidget):
             words.append(f"mean confidence {100 * float(np.nanmean(confidence)):.0f}%")
         self.title.setText(" · ".join(words))
         self._update_legend()
-
-    def clear(self) -> None:
-        """No run: no images, no legend, the explaining sentence again."""
-        self._images = self._targets = self._predicted = None
-        self.predicted_pane.set_rgb(None)
-        self.true_pane.set_rgb(None)
-        self.title.setText("The predicted mask of a validation image appears here while "
-                           "a segmentation design trains.")
-        self._update_legend()
-
-    def probe_index(self) -> int:
-        return self._index
 
     def predicted_mask(self) -> np.ndarray | None:
         """The class map shown overlaid now (None before the first prediction)."""
@@ -317,17 +206,17 @@ class SegmentationView(QWidget):
         """(class name, colour as #rrggbb) in class order, as the legend shows them."""
         return [(name, colour_hex(i)) for i, name in enumerate(self._classes)]
 
-    def legend_text(self) -> str:
-        """The legend as a person reads it (plain text, no markup)."""
-        document = QTextDocument()
-        document.setHtml(self.legend.text())
-        return document.toPlainText().replace("\u00a0", " ")
-
     # ----------------------------------------------------------- internals
-    def _on_spin(self, value: int) -> None:
-        """The person picked another probe image: show it now, and ask for its mask."""
-        self.show_probe(value - 1)
-        self.probe_requested.emit(self._index)
+    def _show_picture(self) -> None:
+        self._predicted = None
+        self.predicted_pane.set_rgb(to_rgb8(self._images[self._index][None])[0])
+        target = self.true_mask()
+        self.true_pane.set_rgb(None if target is None else colour_mask(target))
+
+    def _clear_picture(self) -> None:
+        self._predicted = None
+        self.predicted_pane.set_rgb(None)
+        self.true_pane.set_rgb(None)
 
     def _update_legend(self) -> None:
         """Swatches and names; the classes in the prediction shown bold, and the
@@ -336,26 +225,12 @@ class SegmentationView(QWidget):
                                                          np.unique(self._predicted)}
         entries = []
         for i, name in enumerate(self._classes):
-            label = f"<b>{_escape(name)}</b>" if i in present else _escape(name)
+            label = f"<b>{escape(name)}</b>" if i in present else escape(name)
             note = " (left uncoloured)" if i == BACKGROUND else ""
-            entries.append(_swatch(colour_hex(i)) + _nbsp(" " + label + note))
+            entries.append(swatch(colour_hex(i)) + nbsp(" " + label + note))
         target = self.true_mask()
         if target is not None and np.any(target == IGNORE):
-            entries.append(_swatch(colour_hex(IGNORE)) + _nbsp(" not labelled"))
-        self.legend.setText("&nbsp;&nbsp;&nbsp; ".join(entries))
+            entries.append(swatch(colour_hex(IGNORE)) + nbsp(" not labelled"))
+        self.legend.setText(LEGEND_GAP.join(entries))
         self.legend.setToolTip("Class colours, as in the masks convas predict writes; "
                                "bold: classes in the current prediction")
-
-
-def _swatch(colour: str) -> str:
-    return (f'<span style="background-color:{colour}; color:{colour};">'
-            "&#9608;&#9608;</span>")
-
-
-def _nbsp(text: str) -> str:
-    """Spaces that never break, so an entry wraps to the next line as a whole."""
-    return text.replace(" ", "&nbsp;")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

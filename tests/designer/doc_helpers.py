@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from designer.document import Document
+from engine import Graph, analyze
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "resources" / "templates" / "lenet5.convas.json"
@@ -30,6 +31,13 @@ def norm_report(r: dict) -> str:
     r["errors"] = sorted(r["errors"], key=lambda e: (e["node"] or "", e["message"]))
     r["warnings"] = sorted(r["warnings"], key=lambda e: (e["node"] or "", e["message"]))
     return json.dumps(r, sort_keys=True)
+
+
+def assert_report_is_fresh(doc: Document) -> None:
+    """The document's kept report is what analysing its graph from scratch gives: the
+    incremental analysis after edits, undos and redos has not drifted."""
+    fresh = analyze(Graph.from_dict(doc.to_dict()))
+    assert norm_report(doc.report.to_dict()) == norm_report(fresh.to_dict())
 
 
 class Recorder:

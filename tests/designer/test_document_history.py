@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import hypothesis.strategies as st
-from doc_helpers import LENET, norm, norm_report
+from doc_helpers import LENET, assert_report_is_fresh, norm
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -20,7 +20,7 @@ from hypothesis.stateful import (
 )
 
 from designer.document import Document
-from engine import CATALOGUE, Graph, analyze
+from engine import CATALOGUE, Graph
 
 # ---- random edit sequences against a model ---------------------------------------------
 #
@@ -350,8 +350,7 @@ class EditMachine(RuleBasedStateMachine):
 
     @invariant()
     def report_equals_a_fresh_analysis(self):
-        fresh = analyze(Graph.from_dict(self.doc.to_dict()))
-        assert norm_report(self.doc.report.to_dict()) == norm_report(fresh.to_dict())
+        assert_report_is_fresh(self.doc)
 
     @invariant()
     def one_undo_step_per_edit_and_dirty_flag(self):

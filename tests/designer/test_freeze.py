@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import PySide6  # noqa: F401  (Qt before torch-using modules)
+from dock_helpers import train_from_dock
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtTest import QTest
@@ -198,12 +199,7 @@ def test_start_from_weights_reports_loaded_and_fresh_blocks(window, qtbot, tmp_p
     QTest.mouseClick(dock.panel.init_browse, Qt.MouseButton.LeftButton)
     assert window.doc.graph.training["init"] == str(ckpt)
     assert dock.panel.init_path.text() == str(ckpt)
-    finished = []
-    QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dock.controller is not None, timeout=5000)
-    dock.controller.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: bool(finished), timeout=200_000)
-    assert type(finished[0]).__name__ == "DoneEvent", getattr(finished[0], "reason", "")
+    train_from_dock(dock, qtbot, timeout=200_000)
     with_weights = [n for n in graph.nodes if graph.type_of(n) in ("Conv2d", "BatchNorm",
                                                                    "Linear")]
     assert dock.info.init_loaded == [n for n in with_weights if n != "fc"]

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import hypothesis.strategies as st
-from doc_helpers import norm_report
+from doc_helpers import assert_report_is_fresh
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -24,7 +24,7 @@ from hypothesis.stateful import (
 
 from designer.document import Document
 from designer.group_dialog import candidates
-from engine import Graph, analyze, grouping
+from engine import Graph, grouping
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
 from user_block_designs import nested_design  # noqa: E402
@@ -229,8 +229,7 @@ class GroupMachine(RuleBasedStateMachine):
 
     @invariant()
     def report_equals_a_fresh_analysis(self):
-        fresh = analyze(Graph.from_dict(self.doc.to_dict()))
-        assert norm_report(self.doc.report.to_dict()) == norm_report(fresh.to_dict())
+        assert_report_is_fresh(self.doc)
 
     @invariant()
     def the_view_shows_the_shown_graph(self):

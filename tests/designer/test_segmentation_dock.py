@@ -95,9 +95,11 @@ def test_a_segmentation_preview_shows_each_sample_with_its_mask_and_classes(dock
     assert shown.red() > shown.green()
 
 
-def test_the_iou_plot_follows_a_theme_switch(window):
-    iou = window.training.segmentation.iou
+def test_the_iou_and_map_plots_follow_a_theme_switch(window):
+    iou, map_plot = window.training.segmentation.iou, window.training.detection.map
     window.set_theme(True)
-    assert iou.is_dark() and window.training.plots.is_dark()
+    assert iou.is_dark() and map_plot.is_dark() and window.training.plots.is_dark()
+    window.set_theme(False)
+    assert not iou.is_dark() and not map_plot.is_dark()
     window.set_theme(None)  # back to the system's, as the other tests have it
-    assert iou.is_dark() is window.training.plots.is_dark()
+    assert iou.is_dark() is map_plot.is_dark() is window.training.plots.is_dark()

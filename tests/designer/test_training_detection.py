@@ -11,9 +11,7 @@ import re
 import numpy as np
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtTest import QTest
+from dock_helpers import one_epoch_from_dock, pixel
 
 from designer.templates import template_files
 from engine import Graph
@@ -29,11 +27,6 @@ def yolo() -> Graph:
     graph = Graph.loads(f.read_text("utf-8"), f.name)
     graph.training["dataset_options"] = {"count": IMAGES}   # a tiny data set
     return graph
-
-
-def pixel(image, x: int, y: int) -> tuple[int, int, int]:
-    c = QColor(image.pixel(x, y))
-    return c.red(), c.green(), c.blue()
 
 
 def assert_drawn(view, box, label: int) -> None:
@@ -54,20 +47,7 @@ def assert_drawn(view, box, label: int) -> None:
 def trained_dock(window, qtbot):
     """The dock after one epoch of the detector on a tiny shapes-det, and the
     predictions the controller delivered."""
-    window.doc.new_from(yolo())
-    dock = window.training
-    dock.panel.epochs.setValue(1)           # as a person sets them: edits of the design
-    dock.panel.batch_size.setValue(16)
-    dock.panel.device.setCurrentIndex(dock.panel.device.findData("cpu"))
-    assert window.doc.graph.training["dataset"] == "shapes-det"
-    predictions, finished = [], []
-    QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dock.controller is not None, timeout=5000)
-    dock.controller.prediction.connect(predictions.append)
-    dock.controller.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
-    assert type(finished[0]).__name__ == "DoneEvent", getattr(finished[0], "reason", "")
-    return dock, predictions
+    return one_epoch_from_dock(window, qtbot, yolo(), "shapes-det")
 
 
 def test_train_the_detector_one_epoch_from_the_dock(trained_dock):

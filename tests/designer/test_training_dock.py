@@ -8,8 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
 import torch
-from PySide6.QtCore import Qt
-from PySide6.QtTest import QTest
+from dock_helpers import one_cpu_epoch, train_from_dock
 
 from designer.templates import template_files
 from engine import Graph, compile_graph
@@ -22,17 +21,11 @@ def test_train_one_epoch_from_the_gui_then_export_onnx(window, qtbot, tmp_path):
     f = next(f for f in template_files() if f.name == "x_vs_o.convas.json")
     window.doc.new_from(Graph.loads(f.read_text("utf-8"), f.name))
     dock = window.training
-    dock.panel.epochs.setValue(1)           # as a person sets them: edits of the design
-    dock.panel.device.setCurrentIndex(dock.panel.device.findData("cpu"))
+    one_cpu_epoch(dock)                     # as a person sets them: edits of the design
     assert (window.doc.graph.training["epochs"], window.doc.graph.training["device"]) == \
         (1, "cpu")
     window.canvas.select(["conv1"])  # feature maps of this block during the run
-    finished = []
-    QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dock.controller is not None, timeout=5000)
-    dock.controller.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
-    assert type(finished[0]).__name__ == "DoneEvent", getattr(finished[0], "reason", "")
+    train_from_dock(dock, qtbot)
     assert window.canvas.read_only is False  # editable again after the run
     assert dock.plots.point_count() > 0
     rows, cols = dock.maps.tile_grid()
@@ -84,15 +77,9 @@ def test_feature_maps_of_a_blocks_inner_blocks_while_its_body_is_open(window, qt
     window.doc.new_from(Graph.loads(f.read_text("utf-8"), f.name))
     stage = window.doc.group(["conv1", "bn1", "relu1"], "ConvBNReLU")
     dock = window.training
-    dock.panel.epochs.setValue(1)
-    dock.panel.device.setCurrentIndex(dock.panel.device.findData("cpu"))
+    one_cpu_epoch(dock)
     window.canvas.select([stage])
-    finished = []
-    QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dock.controller is not None, timeout=5000)
-    dock.controller.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
-    assert type(finished[0]).__name__ == "DoneEvent", getattr(finished[0], "reason", "")
+    train_from_dock(dock, qtbot)
     assert stage in dock.maps.title.text()
     assert window.editor.open_block(stage)
     window.canvas.select(["conv1"])

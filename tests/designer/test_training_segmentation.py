@@ -11,9 +11,7 @@ import math
 import numpy as np
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtTest import QTest
+from dock_helpers import one_epoch_from_dock, pixel
 
 from designer.templates import template_files
 from engine import Graph
@@ -29,31 +27,13 @@ def unet():
     return Graph.loads(f.read_text("utf-8"), f.name)
 
 
-def pixel(image, x: int, y: int) -> tuple[int, int, int]:
-    c = QColor(image.pixel(x, y))
-    return c.red(), c.green(), c.blue()
-
-
 @pytest.fixture
 def trained_dock(window, qtbot):
     """The dock after one epoch of the U-Net on a tiny shapes-seg, and the predicted
     masks the controller delivered."""
     graph = unet()
     graph.training["dataset_options"] = {"count": IMAGES}   # a tiny data set
-    window.doc.new_from(graph)
-    dock = window.training
-    dock.panel.epochs.setValue(1)           # as a person sets them: edits of the design
-    dock.panel.batch_size.setValue(16)
-    dock.panel.device.setCurrentIndex(dock.panel.device.findData("cpu"))
-    assert window.doc.graph.training["dataset"] == "shapes-seg"
-    predictions, finished = [], []
-    QTest.mouseClick(dock.panel.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dock.controller is not None, timeout=5000)
-    dock.controller.prediction.connect(predictions.append)
-    dock.controller.finished.connect(finished.append)
-    qtbot.waitUntil(lambda: bool(finished), timeout=120_000)
-    assert type(finished[0]).__name__ == "DoneEvent", getattr(finished[0], "reason", "")
-    return dock, predictions
+    return one_epoch_from_dock(window, qtbot, graph, "shapes-seg")
 
 
 def test_train_the_unet_one_epoch_from_the_dock(trained_dock):

@@ -286,21 +286,24 @@ def test_a_library_drag_carries_the_library_mark(palette, qtbot, monkeypatch):
     assert dragged[0].hasFormat(LIBRARY_MIME) and library_block_name(dragged[0]) == "ConvBN"
 
 
+def _menu_actions(palette, item) -> dict:
+    """The context menu of ``item``, its actions by text."""
+    return {a.text(): a for a in palette.menu_for(item).actions()}
+
+
 def test_context_menus_offer_save_and_remove(palette, qtbot):
     palette.set_design_blocks(_user_specs(("Stem", "")))
     palette.set_library_blocks(_library_specs(("ConvBN", "")))
     assert palette.menu_for(palette.item_for("Conv2d")) is None  # catalogue: no menu
     assert palette.menu_for(palette.tree.topLevelItem(0)) is None  # a header
 
-    menu = palette.menu_for(palette.item_for("Stem", DESIGN))
-    actions = {a.text(): a for a in menu.actions()}
+    actions = _menu_actions(palette, palette.item_for("Stem", DESIGN))
     assert "Remove from Library…" not in actions
     with qtbot.waitSignal(palette.save_to_library_requested, timeout=1000) as blocker:
         actions["Save to Library…"].trigger()
     assert blocker.args == ["Stem"]
 
-    menu = palette.menu_for(palette.item_for("ConvBN", LIBRARY))
-    actions = {a.text(): a for a in menu.actions()}
+    actions = _menu_actions(palette, palette.item_for("ConvBN", LIBRARY))
     assert "Save to Library…" not in actions
     with qtbot.waitSignal(palette.remove_from_library_requested, timeout=1000) as blocker:
         actions["Remove from Library…"].trigger()
