@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.recovery = Recovery(self.doc, recovery_dir, interval_ms=autosave_ms)
         self._build_actions()
         install_block_library(self)  # palette sections, Save Block to Library (SPEC §9)
+        self._training_now = False  # set by _on_training_running
         self._update_action_states()
         self._restore_layout()
         self._update_title()
@@ -478,6 +479,7 @@ class MainWindow(QMainWindow):
     def _on_training_running(self, running: bool) -> None:
         """A run trains the design as it was at Start; until it ends the design is locked
         (canvas, inspector, undo), so the weights it saves always fit what is shown."""
+        self._training_now = running
         self.train_action.setEnabled(not running)
         self.stop_action.setEnabled(running)
         self.inspector.setEnabled(not running)
@@ -492,7 +494,7 @@ class MainWindow(QMainWindow):
     def _update_action_states(self, *_args) -> None:
         """Edits are off during a run; those that act on the selection are off, too,
         while nothing is selected (greyed out rather than answering "select a block")."""
-        running = self.training.is_running
+        running = self._training_now
         selected = bool(self.canvas.selected_nodes())
         for action in self._locked_actions:
             action.setEnabled(not running and (selected or action not in

@@ -1,5 +1,6 @@
-"""Train the YOLO template for one epoch from the Training dock, as a person would, and
-check the detection views: the probe image's boxes drawn in their class colours, one
+"""Train the YOLO template for one epoch from the Training dock, as a person would
+(started from briefly pretrained weights, so its boxes score), and check the detection
+views: the probe image's boxes drawn in their class colours, one
 mAP point per epoch with metrics.csv's values, and the gallery of the validation
 images with the most missed and false boxes. Also the dataset preview's boxes."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+from pathlib import Path
 
 import numpy as np
 import PySide6  # noqa: F401  (Qt before pyqtgraph, always)
@@ -15,7 +17,9 @@ from dock_helpers import one_epoch_from_dock, pixel
 
 from designer.templates import template_files
 from engine import Graph
-from engine.train_events import PredictionEvent
+from engine.data import load_dataset
+from engine.train import Trainer
+from engine.train_config import TrainConfig
 from widgets.detection_view import box_colour, true_rows
 from widgets.map_plot import MAP, MAP50
 
@@ -43,11 +47,27 @@ def assert_drawn(view, box, label: int) -> None:
         assert box_colour(label) in seen, (x, y)
 
 
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    """The template's weights after about 90 steps on 600 shapes-det images (headless,
+    about 15 s): enough for boxes scoring over 0.25, which one epoch of 96 images from
+    scratch never gives. The dock's run starts from them (Start from weights)."""
+    out = tmp_path_factory.mktemp("yolo-pretrained")
+    graph = yolo()
+    data = load_dataset("shapes-det", val_fraction=0.2, options={"count": 600})
+    config = TrainConfig(epochs=5, batch_size=32, optimizer="adam", lr=0.003, device="cpu")
+    result = Trainer(graph, config, dataset=data, out_dir=out, report_interval=0).run()
+    assert type(result).__name__ == "DoneEvent", getattr(result, "reason", "")
+    return out / "model.pt"
+
+
 @pytest.fixture
-def trained_dock(window, qtbot):
-    """The dock after one epoch of the detector on a tiny shapes-det, and the
-    predictions the controller delivered."""
-    return one_epoch_from_dock(window, qtbot, yolo(), "shapes-det")
+def trained_dock(window, qtbot, pretrained):
+    """The dock after one epoch of the detector on a tiny shapes-det, started from the
+    pretrained weights, and the predictions the controller delivered."""
+    graph = yolo()
+    graph.training["init"] = str(pretrained)
+    return one_epoch_from_dock(window, qtbot, graph, "shapes-det")
 
 
 def test_train_the_detector_one_epoch_from_the_dock(trained_dock):
@@ -72,18 +92,16 @@ def test_train_the_detector_one_epoch_from_the_dock(trained_dock):
     np.testing.assert_array_equal(view.true_boxes(), truth)
     assert f"of {len(truth)} true boxes found" in view.title.text()
     assert [name for name, _ in view.legend_entries()] == list(info.classes)
+    # the run's own boxes, from the trainer's live predictions, drawn on the probe
+    assert any(p.boxes is not None and len(p.boxes) for p in predictions), \
+        "no box scored 0.25 in any live prediction"
+    assert (scores >= 0.25).all()
     if len(boxes):
         assert_drawn(view, boxes[0], labels[0])
-    # One CPU epoch of 96 images leaves every score under 0.25 (the network needs some
-    # hundred steps for that), so the drawing is also checked with a prediction sent the
-    # way the trainer's come: the probe's true boxes as confident detections.
-    found = truth[::-1].copy()                       # the last true box the best one
-    dock.controller.prediction.emit(PredictionEvent(
-        last.global_step, last.probe_index, boxes=found[:, 1:5],
-        scores=np.linspace(0.9, 0.5, len(found)).astype(np.float32),
-        labels=found[:, 0].astype(np.int64)))
-    assert_drawn(view, found[0, 1:5], int(found[0, 0]))
-    assert view.title.text().endswith(f"{len(truth)} of {len(truth)} true boxes found, 0 false")
+    else:   # the last probe found nothing: the one before that did is shown instead
+        shown = next(p for p in reversed(predictions) if len(p.boxes))
+        dock.controller.prediction.emit(shown)
+        assert_drawn(view, shown.boxes[0], int(shown.labels[0]))
 
     # the mAP curves: one point for the epoch, metrics.csv's values
     with (dock.checkpoint.parent / "metrics.csv").open(newline="") as f:
