@@ -25,7 +25,13 @@ from .data.imagefolder import EXTENSIONS
 from .dataset_fit import output_task
 from .errors import GraphError
 from .graph import Graph
-from .tasks import AVAILABLE_TASKS, get_task, output_anchors
+from .tasks import (
+    AVAILABLE_TASKS,
+    anchors_mismatch,
+    get_task,
+    output_anchors,
+    trained_anchors,
+)
 
 BATCH = 32
 DETECTION_SCORE = 0.25  # the boxes shown when no --score-threshold is given
@@ -97,6 +103,9 @@ def load_predictor(graph: Graph, weights: str | os.PathLike) -> Predictor:
     if data.get("task", "classification") != task:
         raise PredictError(f"the checkpoint {weights} was trained for {data.get('task')} but "
                            f"the design's Output does {task}; use the matching design")
+    problem = anchors_mismatch(report, trained_anchors(data))
+    if problem:
+        raise PredictError(f"the checkpoint {weights} does not fit the design: {problem}")
     model.load_state_dict(data["state_dict"])
     model.eval()
     inp = report.nodes[_input_id(graph)].output_shape

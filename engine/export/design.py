@@ -26,6 +26,7 @@ from ..checkpoint import VERSION as CHECKPOINT_VERSION
 from ..checkpoint import CheckpointError, load_checkpoint, weights_mismatch
 from ..compile import compile_graph
 from ..graph import Graph
+from ..tasks import anchors_mismatch, trained_anchors
 from ..units import human_bytes
 from .errors import ExportError
 from .files import NOTHING_LEFT, staged_output
@@ -139,7 +140,8 @@ def export_design(graph: Graph, path: str | os.PathLike, format: str | None = No
     state, extras, source, copy_from = _read_weights(weights)
     untrained = NO_WEIGHTS
     if state is not None:
-        problem = _misfit(graph, state)  # GraphError here for an invalid graph
+        problem = _misfit(graph, state) or anchors_mismatch(  # GraphError: invalid graph
+            analyze(graph), extras.get("anchors"))
         if problem and (if_unfit == "refuse" or fmt == "checkpoint"):
             raise ExportError(f"the weights in {source} do not fit this design (was it "
                               f"changed since they were trained, or are they another "
@@ -210,6 +212,9 @@ def _read_weights(weights: Weights) -> tuple[dict | None, dict[str, Any], str, P
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
     extras = {k: data[k] for k in _KEPT_FOR_USE if k in data}
+    anchors = trained_anchors(data)   # a detector's: what its boxes are relative to
+    if anchors is not None:
+        extras["anchors"] = anchors
     return data["state_dict"], extras, os.fspath(weights), Path(weights)
 
 

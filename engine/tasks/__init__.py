@@ -7,8 +7,8 @@ trainer does not branch on task names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..blocks.io import AVAILABLE_TASKS, DEFAULT_ANCHORS, TASKS
 from ..dataset_fit import output_task
@@ -41,6 +41,44 @@ def get_task(name: str, classes: Sequence[str] = (),
         return Detection(classes, anchors or DEFAULT_ANCHORS, image_hw or (64, 64))
     raise ValueError(f"the task {name} is not available yet: use "
                      f"{' or '.join(AVAILABLE_TASKS)}")
+
+
+def trained_anchors(checkpoint: Mapping[str, Any]) -> list[list[float]] | None:
+    """The anchors a detector's weights were trained with: the checkpoint's own
+    ``anchors``, else its design's Output; None for a checkpoint of no detector."""
+    anchors = checkpoint.get("anchors")
+    graph = checkpoint.get("graph")
+    if anchors is None and isinstance(graph, Mapping):
+        for node in graph.get("nodes") or []:
+            params = node.get("params") or {} if isinstance(node, Mapping) else {}
+            if node.get("type") == "Output" and params.get("task") == "detection":
+                anchors = params.get("anchors", DEFAULT_ANCHORS)
+    try:
+        return None if anchors is None else [[float(w), float(h)] for w, h in anchors]
+    except (TypeError, ValueError):
+        return None
+
+
+def anchors_mismatch(report: Report, trained: Sequence[Sequence[float]] | None) -> str:
+    """Why weights trained with the anchors ``trained`` would decode wrongly with the
+    design's; "" when they are the same (or either is no detector's). A box is predicted
+    relative to its anchor, so the same weights with other anchors give other boxes:
+    after a new anchor fit the design must be trained again."""
+    if trained is None or output_task(report) != "detection":
+        return ""
+    design = output_anchors(report)
+    same = len(design) == len(trained) and all(
+        abs(a - b) < 1e-6 for pa, pb in zip(design, trained, strict=True)
+        for a, b in zip(pa, pb, strict=True))
+    if same:
+        return ""
+    return (f"its weights were trained with the anchors {_pairs(trained)} but the design's "
+            f"Output now has {_pairs(design)}, and boxes are predicted relative to the "
+            f"anchors: train the design again, or set the Output's anchors back")
+
+
+def _pairs(anchors: Sequence[Sequence[float]]) -> str:
+    return "; ".join(",".join(f"{v:g}" for v in pair) for pair in anchors)
 
 
 def output_anchors(report: Report) -> list[list[float]]:

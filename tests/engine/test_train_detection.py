@@ -195,6 +195,30 @@ def test_predict_gives_boxes_in_the_images_own_pixels(trained, tmp_path):
     assert scaled == [{"score": 0.5, "box": [16.0, 2.0, 32.0, 6.0]}]
 
 
+def test_weights_are_refused_for_anchors_other_than_those_they_were_trained_with(
+        trained, tmp_path):
+    """Boxes are predicted relative to the anchors: after a new anchor fit the old
+    weights would give wrong boxes without a sign, so predict and export say so."""
+    from engine.export import ExportError, export_design
+    from engine.predict import PredictError
+    from engine.tasks import trained_anchors
+
+    trainer, _, _, out = trained
+    checkpoint = load_checkpoint(out / "model.pt")
+    assert trained_anchors(checkpoint) == ANCHORS
+    load_predictor(trainer.graph, out / "model.pt")          # the same anchors: fine
+    refitted = Graph.from_dict(trainer.graph.to_dict())
+    refitted.set_param("out", "anchors", [[5, 5], [9, 9], [14, 14]])
+    with pytest.raises(PredictError, match=r"trained with the anchors 6,6; 9,9; 13,13 .* "
+                                           r"now has 5,5; 9,9; 14,14"):
+        load_predictor(refitted, out / "model.pt")
+    with pytest.raises(ExportError, match="train the design again"):
+        export_design(refitted, tmp_path / "d.onnx", weights=out / "model.pt")
+    result = export_design(refitted, tmp_path / "d.py", weights=out / "model.pt",
+                           if_unfit="untrained")
+    assert "anchors" in result.untrained_because and not result.weights_from
+
+
 def test_summary_prints_the_anchors_and_their_fit(tmp_path):
     path = tmp_path / "d.convas.json"
     detector().save(path)
