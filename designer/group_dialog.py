@@ -65,10 +65,29 @@ def candidates(graph: Graph, ids: Sequence[str]) -> list[tuple[str, str, Any, st
     return [(n, p, v, f"{n}_{p}" if shared[p] > 1 else p) for n, p, v, _ in rows]
 
 
+# How a kind reads in a suggested name, as people name such blocks (ConvBNReLU).
+_SHORT = {"Conv2d": "Conv", "ConvTranspose2d": "Deconv", "BatchNorm": "BN",
+          "MaxPool2d": "Pool", "AvgPool2d": "AvgPool", "AdaptiveAvgPool2d": "AvgPool",
+          "GlobalAvgPool": "GAP", "Dropout": "Drop", "Concat": "Cat", "Upsample": "Up"}
+_FUNCTIONS = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "LeakyReLU", "elu": "ELU",
+              "gelu": "GELU", "silu": "SiLU", "hardswish": "HardSwish"}
+
+
+def _short(graph: Graph, node: str) -> str:
+    kind = graph.type_of(node)
+    if kind == "Activation":
+        function = str(graph.spec(kind).defaults().get("function", "relu"))
+        function = str(graph.params_of(node).get("function", function))
+        return _FUNCTIONS.get(function, function.capitalize())
+    return _SHORT.get(kind, re.sub(r"\W", "", kind))
+
+
 def default_name(graph: Graph, ids: Sequence[str]) -> str:
-    """A free name from the selected blocks' kinds: ``Conv2dBatchNorm``, ``Block2``…"""
-    kinds = list(dict.fromkeys(graph.type_of(n) for n in ids))[:3]
-    base = "".join(re.sub(r"\W", "", k) for k in kinds) or "Block"
+    """A free name from the selected blocks, in graph order: ``ConvBNReLU``,
+    ``ConvTanhPool``, ``Block2``…"""
+    order = [n for n in graph.topo_order() or list(ids) if n in set(ids)] or list(ids)
+    words = list(dict.fromkeys(_short(graph, n) for n in order))[:4]
+    base = "".join(words) or "Block"
     name, i = base, 2
     while name_problem(name, graph) is not None:
         name, i = f"{base}{i}", i + 1

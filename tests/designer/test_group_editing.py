@@ -246,7 +246,7 @@ def test_group_dialog_validates_the_name_and_argument_names(qtbot):
         dialog = GroupDialog(graph, ["c1", "bn", "c2"])
         qtbot.addWidget(dialog)
         ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        assert ok.isEnabled() and dialog.name.text() == "Conv2dBatchNorm"
+        assert ok.isEnabled() and dialog.name.text() == "ConvBN"
         for bad, why in (("Conv2d", "built-in"), ("1st", "letters"), ("", "name")):
             dialog.name.setText(bad)
             assert not ok.isEnabled() and why in dialog.problem.text()
@@ -271,3 +271,13 @@ def test_group_dialog_validates_the_name_and_argument_names(qtbot):
     inside.set_param("c1", "out_channels", "$w")
     assert ("c1", "out_channels") not in {(n, p) for n, p, _, _ in
                                           candidates(inside, ["c1"])}
+
+
+def test_the_suggested_name_reads_as_people_name_such_blocks():
+    from designer.group_dialog import default_name
+    from designer.templates import template_files
+
+    f = next(f for f in template_files() if f.name == "lenet5.convas.json")
+    lenet = Graph.loads(f.read_text("utf-8"), f.name)
+    assert default_name(lenet, ["s2", "tanh1", "c1"]) == "ConvTanhPool"   # graph order
+    assert default_name(lenet, ["f5", "tanh3"]) == "LinearTanh"
