@@ -370,14 +370,17 @@ def body_warnings(graph: Graph, infos: Mapping[str, Any]) -> list[NodeError]:
     """A body's blocks that do not lead to its Output are left out of the model, as at
     the top level: one warning per instance, on the instance, as ``instance/inner_id``."""
     out = []
+    unused: dict[str, list[str]] = {}  # per block: the same for all its instances
 
     def visit(node: str, path: str, info: Any) -> None:
-        body = graph.blocks[info.type].body
-        for m in body.nodes:
-            if m not in info.inner and body.type_of(m) != "Input":
-                out.append(NodeError(node, f"{path}/{m}: not connected to the Output of "
-                                           f"{info.type}: its result is unused and it is "
-                                           f"left out of the model"))
+        if info.type not in unused:
+            body = graph.blocks[info.type].body
+            unused[info.type] = [m for m in body.nodes
+                                 if m not in info.inner and body.type_of(m) != "Input"]
+        for m in unused[info.type]:
+            out.append(NodeError(node, f"{path}/{m}: not connected to the Output of "
+                                       f"{info.type}: its result is unused and it is "
+                                       f"left out of the model"))
         for m, inner in info.inner.items():
             if inner.inner is not None:
                 visit(node, f"{path}/{m}", inner)
