@@ -96,6 +96,26 @@ def _run_loop(seconds: float) -> None:
     loop.exec()
 
 
+def _settle(window: MainWindow, after: float = 0.3) -> None:
+    """Wait as a user would before File → Open or an edit: the first paint, the tables,
+    and the Training dock's dataset preview (torch's import runs in a thread meanwhile)."""
+    _run_loop(0.5)
+    window.training.scout.wait(120)
+    _run_loop(after)
+
+
+def _open_until_painted(window: MainWindow, path: Path, fit_all: bool = False) -> float:
+    """Seconds from File → Open of ``path`` until the canvas is painted (framed with Fit
+    All first when ``fit_all``, as File → Import does)."""
+    start = time.perf_counter()
+    assert window.open_file(str(path), ask=False)
+    window.editor.flush()
+    if fit_all:
+        window.canvas.fit_all()
+    window.canvas.viewport().repaint()
+    return time.perf_counter() - start
+
+
 class _FullCollections:
     """Times Python's full (generation 2) garbage collections: with torch imported
     (the Training dock's dataset preview does) each one walks every object and can
@@ -139,11 +159,7 @@ def stall_figures(tmp: Path, label: str, path: Path, edits: dict[str, Edit], cou
     window = _new_window(tmp, all_docks=True)
     assert window.open_file(str(path), ask=False)
     assert not window.doc.report.errors, f"{label}: {window.doc.report.errors[:2]}"
-    # Settle as a user would before editing: the first paint, the tables, and the
-    # Training dock's dataset preview (torch's import runs in a thread meanwhile).
-    _run_loop(0.5)
-    window.training.scout.wait(120)
-    _run_loop(0.5)
+    _settle(window, after=0.5)
     out: dict[str, list[float]] = {}
     for kind, (node, param, values) in edits.items():
         window.canvas.select([node])
@@ -182,14 +198,8 @@ def canvas_figures(tmp: Path, blocks: int, edits: int) -> None:
     for when in ("right after start-up", "settled window"):
         window = _new_window(tmp, all_docks=False)
         if when == "settled window":  # File → Open once the window is up
-            _run_loop(0.5)                # the first dataset preview starts (torch)
-            window.training.scout.wait(120)
-            _run_loop(0.3)
-        start = time.perf_counter()
-        assert window.open_file(str(path), ask=False)
-        window.editor.flush()
-        window.canvas.viewport().repaint()
-        opened[when] = time.perf_counter() - start
+            _settle(window)
+        opened[when] = _open_until_painted(window, path)
         assert len(window.doc.graph) == len(graph) and not window.doc.report.errors
         if when != "settled window":
             window.training.scout.wait(120)
@@ -269,11 +279,7 @@ def user_block_figures(tmp: Path, edits: int) -> None:
     path = tmp / "units.convas.json"
     graph.save(path)
     window = _new_window(tmp, all_docks=False)
-    start = time.perf_counter()
-    assert window.open_file(str(path), ask=False)
-    window.editor.flush()
-    window.canvas.viewport().repaint()
-    opened = time.perf_counter() - start
+    opened = _open_until_painted(window, path)
     doc = window.doc
     inside = sum(len(doc.graph.blocks[doc.graph.type_of(n)].body) - 2
                  for n in doc.graph.nodes if doc.graph.type_of(n) in doc.graph.blocks)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import torch  # noqa: E402
-from editor_scale import _new_window, _run_loop  # noqa: E402
+from editor_scale import _new_window, _open_until_painted, _settle  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine import Graph, compile_graph  # noqa: E402
@@ -70,15 +70,8 @@ def main() -> None:
             design = tmp / f"{path.stem}.convas.json"
             graph.save(design)
             window = _new_window(tmp, all_docks=False)
-            _run_loop(0.5)                    # the first dataset preview starts (torch)
-            window.training.scout.wait(120)
-            _run_loop(0.3)
-            start = time.perf_counter()
-            assert window.open_file(str(design), ask=False)
-            window.editor.flush()
-            window.canvas.fit_all()
-            window.canvas.viewport().repaint()
-            opened = time.perf_counter() - start
+            _settle(window)
+            opened = _open_until_painted(window, design, fit_all=True)
             assert not window.doc.report.errors, window.doc.report.errors[:3]
             params = window.doc.report.total_params
             window.doc.undo_stack.setClean()

@@ -154,7 +154,7 @@ class BlockLibraryActions(QObject):
         if self.canvas.read_only:
             self._status("The design cannot be edited now (a training run is using it)")
             return None
-        if getattr(self.doc, "scope", ()):
+        if self.doc.scope:
             self._status(f"Go back up to the design (the breadcrumb) to add {name} from "
                          f"your library")
             return None

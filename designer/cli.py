@@ -186,10 +186,9 @@ def _anchor_lines(report, dataset: str | None, graph: Graph) -> str:
     lines = f"Anchors:          {len(anchors)} ({text})\n"
     if dataset is None:
         return lines
-    import numpy as np
-
     from engine.data import DatasetError, load_dataset
-    from engine.detection import kmeans_anchors, mean_best_iou
+
+    from .anchor_stats import box_sizes, fit_anchors
 
     shapes = [report.nodes[i].output_shape for i in report.input_ids]
     data = load_dataset(dataset, image_shape=shapes[0] if shapes else None,
@@ -198,16 +197,17 @@ def _anchor_lines(report, dataset: str | None, graph: Graph) -> str:
     if getattr(data, "task", "classification") != "detection":
         raise DatasetError(f"dataset '{data.name}' has no boxes: name a detection dataset "
                            f"(e.g. shapes-det) for --dataset")
-    rows = data.train.y.reshape(-1, 5).numpy()
-    rows = rows[rows[:, 0] >= 0]
-    wh = np.stack((rows[:, 3] - rows[:, 1], rows[:, 4] - rows[:, 2]), 1)
-    if not len(wh):
+    rows = data.train.y.numpy()
+    try:
+        fit = fit_anchors(rows, anchors, data.name)
+    except ValueError:
+        if len(box_sizes(rows)):   # boxes, but fewer sizes than anchors: k-means' reason
+            raise
         return lines + f"Anchor fit:       dataset '{data.name}' has no training boxes\n"
-    best = kmeans_anchors(wh, len(anchors))
-    fitted = ", ".join(f"{w:g}×{h:g}" for w, h in best.tolist())
-    return lines + (f"Anchor fit:       mean best IoU {mean_best_iou(wh, np.array(anchors)):.3f} "
-                    f"over {len(wh):,} training boxes of {data.name}; k-means anchors "
-                    f"{fitted} would give {mean_best_iou(wh, best):.3f}\n")
+    fitted = ", ".join(f"{w:g}×{h:g}" for w, h in fit.fitted)
+    return lines + (f"Anchor fit:       mean best IoU {fit.before:.3f} "
+                    f"over {fit.boxes:,} training boxes of {data.name}; k-means anchors "
+                    f"{fitted} would give {fit.after:.3f}\n")
 
 
 def _setting(graph: Graph, key: str, kind: type, default):

@@ -14,9 +14,12 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.importers import parse_input_shape
+
+if TYPE_CHECKING:
+    from engine.importers import Imported
 
 EXIT_OK, EXIT_INVALID = 0, 1
 
@@ -56,35 +59,44 @@ def checkpoint_path(design: str | Path) -> Path:
     return design.with_name(name + ".pt")
 
 
+def save_imported(imported: Imported, model: str, path: str | Path) -> Path:
+    """Write ``imported``'s weights as a checkpoint at ``path``, with the task, the
+    model it came from, the importer's notes and the Input's size (``preprocess``), as
+    ``convas import`` and File → Import both save them. Raises CheckpointError."""
+    from engine.checkpoint import save_checkpoint
+
+    graph = imported.graph
+    inputs = [n for n in graph.nodes if graph.type_of(n) == "Input"]
+    outputs = [n for n in graph.nodes if graph.type_of(n) == "Output"]
+    task = graph.params_of(outputs[0]).get("task", "classification") if outputs else \
+        "classification"
+    extras: dict[str, Any] = {"imported_from": str(model),
+                              "import_notes": list(imported.notes)}
+    if len(inputs) == 1:
+        p = graph.params_of(inputs[0])
+        if {"channels", "height", "width"} <= p.keys():
+            extras["preprocess"] = {"channels": p["channels"], "size": [p["height"], p["width"]]}
+    return save_checkpoint(path, graph, imported.state_dict, task=task, **extras)
+
+
 def run_import(args: argparse.Namespace, out: TextIO | None = None,
                err: TextIO | None = None) -> int:
     """Import as ``args`` say; 1 (nothing written) when the model cannot be imported."""
-    from engine.checkpoint import CheckpointError, save_checkpoint
-    from engine.importers import ImportModelError, UnsupportedModel, import_model
+    from engine.checkpoint import CheckpointError
+    from engine.importers import ImportModelError, import_model
 
     out = out or sys.stdout
     err = err or sys.stderr
     try:
         imported = import_model(args.model, args.input_shape)
-    except UnsupportedModel as exc:
-        err.write(f"convas: cannot import {args.model}: {exc}\n")
-        return EXIT_INVALID
-    except ImportModelError as exc:
+    except ImportModelError as exc:   # UnsupportedModel too: its message lists the operators
         err.write(f"convas: cannot import {args.model}: {exc}\n")
         return EXIT_INVALID
     design = Path(args.output)
     ckpt = checkpoint_path(design)
-    graph = imported.graph
-    inputs = [n for n in graph.nodes if graph.type_of(n) == "Input"]
-    outputs = [n for n in graph.nodes if graph.type_of(n) == "Output"]
-    task = graph.params_of(outputs[0]).get("task", "classification")
-    extras: dict = {"imported_from": str(args.model), "import_notes": list(imported.notes)}
-    if len(inputs) == 1:
-        p = graph.params_of(inputs[0])
-        extras["preprocess"] = {"channels": p["channels"], "size": [p["height"], p["width"]]}
     try:
-        save_checkpoint(ckpt, graph, imported.state_dict, task=task, **extras)
-        graph.save(design)
+        save_imported(imported, args.model, ckpt)
+        imported.graph.save(design)
     except (CheckpointError, OSError) as exc:
         with contextlib.suppress(OSError):
             ckpt.unlink()

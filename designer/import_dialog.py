@@ -62,24 +62,14 @@ class ImportDone:
 def import_and_save(model: str, shape: tuple[int, int, int] | None) -> ImportDone:
     """Import ``model`` and save its weights as a checkpoint in a new run folder (the
     background thread's work; raises the importer's errors, or CheckpointError/OSError)."""
-    from engine.checkpoint import save_checkpoint
     from engine.importers import import_model
 
+    from .cli_import import save_imported
     from .run_folders import new_run_folder
 
     imported = import_model(model, shape)
     graph = imported.graph
-    inputs = [n for n in graph.nodes if graph.type_of(n) == "Input"]
-    outputs = [n for n in graph.nodes if graph.type_of(n) == "Output"]
-    task = graph.params_of(outputs[0]).get("task", "classification") if outputs else \
-        "classification"
-    extras: dict[str, Any] = {"imported_from": model, "import_notes": list(imported.notes)}
-    if len(inputs) == 1:
-        p = graph.params_of(inputs[0])
-        if {"channels", "height", "width"} <= p.keys():
-            extras["preprocess"] = {"channels": p["channels"], "size": [p["height"], p["width"]]}
-    checkpoint = new_run_folder(graph.name) / "model.pt"
-    save_checkpoint(checkpoint, graph, imported.state_dict, task=task, **extras)
+    checkpoint = save_imported(imported, model, new_run_folder(graph.name) / "model.pt")
     # training it fine-tunes from the imported weights (Training panel: Start from weights)
     graph.training = {**graph.training, "init": str(checkpoint)}
     return ImportDone(graph, checkpoint, imported.summary(), list(imported.notes))

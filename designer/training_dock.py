@@ -444,8 +444,7 @@ class TrainingDock(QWidget):
     def _on_selection(self, ids: list[str]) -> None:
         # inside an open block the canvas's ids are the body's: the model knows them as
         # paths from the top design through the opened instances ("stage1/conv")
-        scope = tuple(getattr(self.doc, "scope", ()))
-        ids = ["/".join((*scope, i)) for i in ids]
+        ids = ["/".join((*self.doc.scope, i)) for i in ids]
         self._selected = list(ids)
         if not ids:
             return

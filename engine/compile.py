@@ -57,10 +57,8 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
     if report.errors:
         raise GraphError(report.errors)
     used = nx.ancestors(graph.nx, report.output_id) | {report.output_id}
-    module, values, recipes, names = _build(graph, report.nodes, used,
-                                            class_name_for(graph.name))
-    # node id → fx node name (fx renames e.g. "input" to "input_1"), for feature-map taps
-    module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
+    # (_build has set meta["convas_nodes"]: node id → fx node name, for feature-map taps)
+    module, recipes, names = _build(graph, report.nodes, used, class_name_for(graph.name))
     # submodule name → the Recipe it was built from, which the .py export writes out
     module.meta["convas_recipes"] = recipes
     # node id → submodule name (its state_dict prefix), for the nodes that have one
@@ -71,8 +69,7 @@ def compile_graph(graph: Graph, report: Report | None = None) -> fx.GraphModule:
 
 
 def _build(graph: Graph, infos: Mapping[str, NodeInfo], used: set[str] | list[str],
-           class_name: str) -> tuple[fx.GraphModule, dict[str, fx.Node], dict[str, Recipe],
-                                     dict[str, str]]:
+           class_name: str) -> tuple[fx.GraphModule, dict[str, Recipe], dict[str, str]]:
     """The GraphModule of a graph (or of an instance's body, with its inner infos):
     one submodule per node with weights, named after its id; an instance of a block made
     of blocks (SPEC §9) becomes a GraphModule of its body, so its state_dict keys read
@@ -110,13 +107,14 @@ def _build(graph: Graph, infos: Mapping[str, NodeInfo], used: set[str] | list[st
             values[n] = fxg.create_node("call_module", names[n], tuple(args), name=names[n])
     fxg.lint()
     module = fx.GraphModule(root, fxg, class_name=class_name)
-    # node id → fx node name, in an instance's body too: the probe taps
-    # ``instance/inner`` paths (feature maps of a body's blocks while it is open)
+    # node id → fx node name (fx renames e.g. "input" to "input_1"), in an instance's
+    # body too: the probe taps ``instance/inner`` paths (feature maps of a body's blocks
+    # while it is open)
     module.meta["convas_nodes"] = {n: v.name for n, v in values.items()}
     for n in graph.frozen_nodes():
         if n in used and n in infos and (names[n] in recipes or infos[n].inner is not None):
             freeze(module.get_submodule(names[n]))
-    return module, values, recipes, names
+    return module, recipes, names
 
 
 def freeze(module: nn.Module) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .blocks.io import DEFAULT_ANCHORS
+
 if TYPE_CHECKING:
     from .analysis import Report
     from .graph import Graph
@@ -202,12 +204,11 @@ def segmentation_misfit(graph: Graph, report: Report, image_shape: Sequence[int]
                   f"network keeps")
 
 
-def output_anchors(report: Report) -> int:
-    """How many anchors the Output's ``anchors`` names (3, the default, when unread)."""
+def output_anchors(report: Report) -> list[list[float]]:
+    """The Output block's ``anchors`` as [[w, h], …] (the default when unread)."""
     info = report.nodes.get(report.output_id) if report.output_id is not None else None
-    resolved = info.resolved if info is not None else None
-    anchors = resolved.get("anchors") if resolved else None
-    return len(anchors) if anchors else 3
+    anchors = (info.resolved or {}).get("anchors") if info is not None else None
+    return [list(map(float, a)) for a in (anchors or DEFAULT_ANCHORS)]
 
 
 def detection_misfit(graph: Graph, report: Report, classes: Sequence[str],
@@ -217,7 +218,7 @@ def detection_misfit(graph: Graph, report: Report, classes: Sequence[str],
     out, k = report.output_shape, len(classes)
     if out is None or report.output_id is None or len(out) != 3:
         return None  # not a grid: the analysis reports this on the Output block
-    a = output_anchors(report)
+    a = len(output_anchors(report))
     wanted = a * (5 + k)
     if out[0] == wanted:
         return None
@@ -233,4 +234,3 @@ def detection_misfit(graph: Graph, report: Report, classes: Sequence[str],
                       f"set out_channels of '{conv}' to {sizes}", {"out_channels": wanted})
     return Misfit("classes", last, tuple(out), (wanted, *out[1:]), message,
                   f"end the network with a 1×1 Conv2d with out_channels {sizes}")
-

@@ -174,8 +174,6 @@ def launch(args: Sequence[str], nproc: int, *, err=None,
 
     err = err or sys.stderr
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # torchrun's own log lines ("shutting down workers", "failed (exitcode: 1)") say
-    # nothing the lines below don't.
     try:
         elastic_launch(standalone_config(nproc), sys.executable)("-u", "-m", "designer", *args)
     except SignalException as exc:

@@ -412,9 +412,8 @@ class _GraphReader:
         if isinstance(type_name, str) and type_name in self.refused_types:
             self.refused.add(nid)
             return
-        if isinstance(type_name, str) and type_name in g.blocks:
-            pass  # one of the file's own blocks (SPEC §9)
-        elif isinstance(type_name, str) and type_name not in CATALOGUE:
+        if (isinstance(type_name, str) and type_name not in CATALOGUE
+                and type_name not in g.blocks):  # not one of the file's own (SPEC §9)
             from .plugins import ensure_loaded
 
             ensure_loaded()  # a plug-in's block, in a process that has not loaded them yet

@@ -12,7 +12,6 @@ the other instances.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -116,8 +115,7 @@ def ungroup(graph: Graph, instance_id: str) -> Graph:
         taken.add(new)
         ids[n] = new
     at = graph.pos_of(instance_id)
-    placed = [body.pos_of(n) for n in inner if body.pos_of(n) is not None]
-    base = (min(p[0] for p in placed), min(p[1] for p in placed)) if placed else (0, 0)
+    base = _origin(body, inner)
     frozen = graph.is_frozen(instance_id)
     sources = dict(graph.inputs_of(instance_id))  # port → outside source
     consumers = [(v, k, data["extra"]) for _, v, k, data in
@@ -177,7 +175,7 @@ def _declarations(graph: Graph, selected: list[str],
     declarations: dict[str, dict] = {}
     uses: dict[str, list[Argument]] = {}
     for arg, targets in arguments.items():
-        if not re.match(r"[A-Za-z_][A-Za-z0-9_]*\Z", arg):
+        if not ID_PATTERN.match(arg):
             raise ValueError(f"argument name {arg!r} is not a valid name: use letters, "
                              f"digits and _")
         targets = [targets] if isinstance(targets, tuple) else list(targets)

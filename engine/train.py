@@ -274,14 +274,14 @@ class Trainer:
             window_start = time.perf_counter()
             for step, (x, y) in enumerate(self.train_batches, 1):
                 go = self._wait_if_paused()
-                weight = None
+                share = None
                 if self.world.distributed:  # every rank stops at the same step
-                    go, weight = self._agree(go, y)
+                    go, share = self._agree(go, y)
                 if not go:
                     return self._finish_stopped(epochs_done, last_good)
                 try:
-                    loss, hits = (self._step(x, y) if weight is None
-                                  else self._step(x, y, weight))
+                    loss, hits = (self._step(x, y) if share is None
+                                  else self._step(x, y, share))
                 except torch.cuda.OutOfMemoryError:
                     raise self._oom() from None
                 global_step += 1
@@ -335,21 +335,27 @@ class Trainer:
             return (y != self.task.ignore).sum()
         return torch.tensor(len(y), device=y.device)
 
-    def _agree(self, go: bool, y: torch.Tensor) -> tuple[bool, torch.Tensor]:
+    def _agree(self, go: bool, y: torch.Tensor
+               ) -> tuple[bool, tuple[torch.Tensor, torch.Tensor]]:
         """One small collective before each distributed step: whether any rank was
         asked to stop (so all stop at the same step instead of one waiting for the
         others in a collective) and what the global batch counts, which weighs each
-        share's summed loss."""
-        flags = torch.stack((self._counted(y).to(torch.float64),
+        share's summed loss. Returns go and ``(weight, counted)`` for :meth:`_step`:
+        the summed loss's factor (world size / global count) and this share's count."""
+        counted = self._counted(y)
+        flags = torch.stack((counted.to(torch.float64),
                              torch.tensor(0.0 if go else 1.0, dtype=torch.float64,
                                           device=y.device)))
         total, stops = distributed.all_sum(flags).tolist()
-        return stops == 0, torch.tensor(self.world.size / max(total, 1.0), device=y.device)
+        weight = torch.tensor(self.world.size / max(total, 1.0), device=y.device)
+        return stops == 0, (weight, counted)
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    def _step(self, x: torch.Tensor, y: torch.Tensor,
+              share: tuple[torch.Tensor, torch.Tensor] | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step: the loss and the task's [right, counted] (no sync).
-        ``weight`` (distributed): the summed loss's factor, world size / global count."""
+        ``share`` (distributed): :meth:`_agree`'s weight and count of this batch."""
+        weight, counted = share if share is not None else (None, None)
         with torch.autocast(self.device.type, dtype=self.amp_dtype,
                             enabled=self.amp_dtype is not None):
             out = self.runner(x)
@@ -363,8 +369,8 @@ class Trainer:
         else:
             loss.backward()
             self.optimizer.step()
-        if weight is not None:  # this share's mean loss, for the reports
-            loss = summed / self._counted(y).clamp(min=1)
+        if counted is not None:  # this share's mean loss, for the reports
+            loss = summed / counted.clamp(min=1)
         return loss, self.task.hits(out, y)
 
     def _wait_if_paused(self) -> bool:

@@ -21,16 +21,19 @@ import contextlib
 import multiprocessing as mp
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import Dataset
 from .graph import Graph
 from .plugins import load_plugins, loaded_folders
 from .train_config import TrainConfig
 from .train_events import Event, FailedEvent
+
+if TYPE_CHECKING:
+    from .train import Trainer
 
 COMMANDS = ("stop", "pause", "resume", "probe_nodes", "probe_index")
 
@@ -141,8 +144,6 @@ def _child_main(events: Connection, commands: Connection, graph_text: str, graph
                 plugin_folders: list[str] | None = None) -> None:
     import torch
 
-    from .train import Trainer
-
     if threads:
         torch.set_num_threads(threads)
     if plugin_folders is not None:  # the parent's plug-in blocks (SPEC §9), reported there
@@ -153,13 +154,12 @@ def _child_main(events: Connection, commands: Connection, graph_text: str, graph
         with lock:
             events.send(event)
 
+    job = dict(graph_text=graph_text, graph_name=graph_name, config=config, out_dir=out_dir,
+               resume=resume, dataset=dataset, probe_nodes=probe_nodes,
+               report_interval=report_interval, threads=threads, plugin_folders=plugin_folders)
     if config.get("nproc", 1) != 1:  # several processes: this one launches and relays
         from .train_ranks import run_ranks
 
-        job = dict(graph_text=graph_text, graph_name=graph_name, config=config,
-                   out_dir=out_dir, resume=resume, dataset=dataset, probe_nodes=probe_nodes,
-                   report_interval=report_interval, threads=threads,
-                   plugin_folders=plugin_folders)
         try:
             run_ranks(send, commands, job)
         except BaseException as exc:  # noqa: BLE001 - said to the parent, not lost
@@ -170,10 +170,7 @@ def _child_main(events: Connection, commands: Connection, graph_text: str, graph
             events.close()
         return
 
-    trainer = Trainer(Graph.loads(graph_text, graph_name), TrainConfig.from_dict(config),
-                      callback=send, out_dir=out_dir, resume=resume, dataset=dataset,
-                      probe_nodes=probe_nodes, report_interval=report_interval)
-    threading.Thread(target=_listen, args=(commands, trainer), daemon=True).start()
+    trainer = trainer_for(job, TrainConfig.from_dict(config), send, commands)
     try:
         trainer.run()
     except BaseException as exc:  # noqa: BLE001 - e.g. the parent vanished mid-send
@@ -186,8 +183,25 @@ def _child_main(events: Connection, commands: Connection, graph_text: str, graph
         events.close()
 
 
+def trainer_for(job: Mapping[str, Any], config: TrainConfig, send: Callable[[Event], None],
+                commands: Connection | None) -> Trainer:
+    """The Trainer of ``job`` (:func:`_child_main`'s arguments by name), reporting through
+    ``send`` and applying ``commands`` on a thread of its own: the one child and each rank
+    of a multi-process run (engine.train_ranks; only rank 0 has commands) start it alike."""
+    from .train import Trainer
+
+    trainer = Trainer(Graph.loads(job["graph_text"], job["graph_name"]), config,
+                      callback=send, out_dir=job["out_dir"], resume=job["resume"],
+                      dataset=job["dataset"], probe_nodes=job["probe_nodes"],
+                      report_interval=job["report_interval"])
+    if commands is not None:
+        threading.Thread(target=_listen, args=(commands, trainer), daemon=True).start()
+    return trainer
+
+
 def _listen(commands: Connection, trainer: Any) -> None:
-    """Apply the parent's commands; a closed pipe means the parent is gone: stop."""
+    """Apply the parent's commands; a closed pipe means the parent is gone: stop. (Rank 0
+    of a multi-process run listens to its launcher's relay the same way.)"""
     while True:
         try:
             command, argument = commands.recv()

@@ -189,10 +189,9 @@ def _train_rank(path: str) -> str | None:
 
     from . import distributed
     from .device import resolve_device
-    from .graph import Graph
     from .plugins import load_plugins
-    from .train import Trainer
     from .train_config import TrainConfig
+    from .train_process import trainer_for
 
     job = pickle.loads(Path(path).read_bytes())
     _die_with(job["launcher"])
@@ -214,12 +213,8 @@ def _train_rank(path: str) -> str | None:
                 with lock:
                     conn.send(event)
 
-        trainer = Trainer(Graph.loads(job["graph_text"], job["graph_name"]), config,
-                          callback=send, out_dir=job["out_dir"], resume=job["resume"],
-                          dataset=job["dataset"], probe_nodes=job["probe_nodes"],
-                          report_interval=job["report_interval"])
-        if conn is not None:
-            threading.Thread(target=_listen, args=(conn, trainer), daemon=True).start()
+        # rank 0 takes the relayed commands (RELAYED: no pause) as the one child does
+        trainer = trainer_for(job, config, send, conn)
         result = trainer.run()
         ok = not isinstance(result, FailedEvent)
         return None if ok else result.reason
@@ -240,22 +235,6 @@ def _die_with(launcher: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != launcher:  # it died before the line above
         os._exit(1)
-
-
-def _listen(conn: Connection, trainer: Any) -> None:
-    """Rank 0 applies the relayed commands; a closed connection means stop."""
-    while True:
-        try:
-            command, argument = conn.recv()
-        except (EOFError, OSError):
-            trainer.stop()
-            return
-        if command == "stop":
-            trainer.stop()
-        elif command == "probe_nodes":
-            trainer.set_probe_nodes(argument)
-        elif command == "probe_index":
-            trainer.set_probe_index(argument)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from .errors import BlockError, NodeError
+from .graph import ID_PATTERN
 from .spec import BlockSpec, Params, ParamSpec, Shape
 
 if TYPE_CHECKING:
@@ -83,10 +84,6 @@ class UserBlock:
     extra: dict[str, Any] = field(default_factory=dict)
     revision: int = 0
     _spec: BlockSpec | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def params(self) -> tuple[ParamSpec, ...]:
-        return self.spec.params
 
     @property
     def input_ids(self) -> list[str]:
@@ -156,7 +153,7 @@ def param_spec(name: str, decl: Mapping[str, Any]) -> ParamSpec:
 def check_declaration(block: str, name: str, decl: Any) -> str | None:
     """What is wrong with one argument declaration, or None."""
     where = f"block {block!r}, parameter {name!r}"
-    if not re.match(r"[A-Za-z_][A-Za-z0-9_]*\Z", name):
+    if not ID_PATTERN.match(name):
         return f"{where}: the name must use letters, digits and _, not starting with a digit"
     if not isinstance(decl, dict):
         return f'{where}: write it as an object such as {{"type": "int", "default": 64}}'
@@ -202,7 +199,7 @@ def read_blocks(data: Any, blocks: dict[str, UserBlock],
         return refused
     wanted: list[tuple[UserBlock, dict]] = []
     for name, d in data.items():
-        if not re.match(r"[A-Za-z_][A-Za-z0-9_]*\Z", name):
+        if not ID_PATTERN.match(name):
             fail(f"block name {name!r} is not a valid name: use letters, digits and _")
             continue
         if name in CATALOGUE:
@@ -346,14 +343,14 @@ def forget_instances(graph: Graph) -> UserState:
     """Drop the analysis memo of every instance when a definition changed since the last
     analysis, so each is analysed through its new body (called by ``analyze``); returns
     the definitions' state for this analysis."""
-    cached = graph.analysis_memo.get(_STATE_KEY)
-    if cached is not None and cached.fingerprint == fingerprint(graph.blocks):
-        return cached
-    memo = graph.analysis_memo
-    for n in graph.nodes:
-        if graph.type_of(n) in graph.blocks:
-            memo.pop(n, None)
-    return user_state(graph)
+    before = graph.analysis_memo.get(_STATE_KEY)
+    state = user_state(graph)
+    if state is not before:
+        memo = graph.analysis_memo
+        for n in graph.nodes:
+            if graph.type_of(n) in graph.blocks:
+                memo.pop(n, None)
+    return state
 
 
 def used_nodes(block: UserBlock) -> list[str]:
@@ -472,7 +469,7 @@ def _walk(block: UserBlock, args: Mapping[str, Any], in_infos: tuple,
         infos[m] = info
         if info.error is not None and error is None:
             e = info.error
-            below = e.path[:] if isinstance(e, BodyError) else (m,)
+            below = e.path if isinstance(e, BodyError) else (m,)
             leaf = e.leaf if isinstance(e, BodyError) else e.message
             arg = arg_name(body.params_of(m).get(e.param)) if e.param else None
             error = (below, leaf, arg)

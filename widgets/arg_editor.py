@@ -5,7 +5,6 @@ value of the instance's argument ``width``) or a plain value typed as JSON."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,14 +12,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCompleter, QLineEdit, QToolButton, QWidget
 
 from engine.spec import ParamSpec
+from engine.user_blocks import arg_name
 
 from .param_editors import ParamEditor, make_editor
 
-ARG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\Z")
-
 
 def is_argument(value: Any) -> bool:
-    return isinstance(value, str) and ARG.match(value) is not None
+    """``value`` names an argument (``"$width"``), as the engine substitutes them."""
+    return arg_name(value) is not None
 
 
 class ArgumentEditor(ParamEditor):
@@ -56,16 +55,19 @@ class ArgumentEditor(ParamEditor):
         self.toggle.blockSignals(True)
         self.toggle.setChecked(argument)
         self.toggle.blockSignals(False)
-        self.line.setVisible(argument)
-        self.inner.setVisible(not argument)
+        self._set_mode(argument)
         if argument:
             self.line.setText(value)
         else:
             self.inner.set_value(value)
 
+    def _set_mode(self, argument: bool) -> None:
+        """The text field for an argument, else the usual editor."""
+        self.line.setVisible(argument)
+        self.inner.setVisible(not argument)
+
     def _on_toggle(self, on: bool) -> None:
-        self.line.setVisible(on)
-        self.inner.setVisible(not on)
+        self._set_mode(on)
         if on:
             # the argument named like the parameter, else the first one
             name = self.spec.name if self.spec.name in self.arguments else (

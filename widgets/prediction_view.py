@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from .detection_view import box_colour_hex, render
+from .probe_view import escape, swatch
 from .segmentation import classes_present, colour_hex, overlay
 
 THUMBNAIL = 48  # px, the side of a list row's picture
@@ -85,7 +86,6 @@ class PredictionItem:
         if self.mask is None:
             return self.image
         return overlay(np.asarray(self.image).transpose(2, 0, 1), self.mask)
-
 
     def _boxes_drawn(self) -> np.ndarray:
         """The image enlarged (nearest neighbour) to at least BOXES_SIDE with its boxes
@@ -217,37 +217,31 @@ class PredictionView(QWidget):
 def details_html(item: PredictionItem) -> str:
     """The text under the large picture: the top classes with their probabilities, or
     the legend of the mask's classes and where the mask was saved."""
-    name = f"<b>{_escape(item.name)}</b>"
+    name = f"<b>{escape(item.name)}</b>"
     if item.error:
-        return f"{name}<br>{_escape(item.error)}"
+        return f"{name}<br>{escape(item.error)}"
     if item.detections is not None:
         rows = "".join(
-            f'<tr><td><span style="color:{box_colour_hex(d["index"])};">&#9608;&#9608;'
-            f"</span>&nbsp;{_escape(str(d['class']))}</td><td align='right'>&nbsp;"
-            f"{d['score']:.3f}</td><td>&nbsp;[{', '.join(f'{v:.1f}' for v in d['box'])}]"
-            f"</td></tr>" for d in item.detections[:DETAIL_ROWS])
+            f"<tr><td>{swatch(box_colour_hex(d['index']))}&nbsp;{escape(str(d['class']))}</td>"
+            f"<td align='right'>&nbsp;{d['score']:.3f}</td>"
+            f"<td>&nbsp;[{', '.join(f'{v:.1f}' for v in d['box'])}]</td></tr>"
+            for d in item.detections[:DETAIL_ROWS])
         more = len(item.detections) - DETAIL_ROWS
         return (f"{name}: {len(item.detections)} detection"
                 f"{'s' if len(item.detections) != 1 else ''} (class, score, box x1, y1, x2, "
                 f"y2 in the image's pixels)<table>{rows}</table>"
                 + (f"… and {more} more (convas predict --json lists all)" if more > 0 else ""))
     if item.mask is None:
-        rows = "".join(f"<tr><td>{_escape(c)}</td><td align='right'>&nbsp;{100 * p:.1f} %"
+        rows = "".join(f"<tr><td>{escape(c)}</td><td align='right'>&nbsp;{100 * p:.1f} %"
                        f"</td></tr>" for c, p in item.top)
         return f"{name}<table>{rows}</table>" if rows else f"{name}<br>no class above the " \
                                                             "threshold"
     present = {int(v) for v in np.unique(item.mask)}
     legend = []
     for i, c in enumerate(item.classes):
-        label = f"<b>{_escape(c)}</b>" if i in present else _escape(c)
+        label = f"<b>{escape(c)}</b>" if i in present else escape(c)
         label += " (not coloured)" if i == 0 else ""   # the overlay leaves class 0 out
-        colour = colour_hex(i)
-        legend.append(f'<span style="background-color:{colour}; color:{colour};">'
-                      f"&#9608;&#9608;</span>&nbsp;{label}")
-    saved = f"<br>mask saved as {_escape(item.mask_file)}" if item.mask_file else ""
-    return (f"{name}: {_escape(', '.join(item.present()))}<br>"
+        legend.append(f"{swatch(colour_hex(i))}&nbsp;{label}")
+    saved = f"<br>mask saved as {escape(item.mask_file)}" if item.mask_file else ""
+    return (f"{name}: {escape(', '.join(item.present()))}<br>"
             + "&nbsp;&nbsp; ".join(legend) + saved)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

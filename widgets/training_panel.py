@@ -231,7 +231,6 @@ class TrainingPanel(QWidget):
         self.init_path.setObjectName("initPath")
         self.init_path.setPlaceholderText("none: every block starts fresh")
         self.init_path.setToolTip(s.doc)
-        self.init_path.setClearButtonEnabled(False)
         self.init_path.editingFinished.connect(self._init_edited)
         self.init_browse = QPushButton("Browse…")
         self.init_browse.setToolTip("Choose a checkpoint (.pt): a run's model.pt, or the "
@@ -350,8 +349,9 @@ class TrainingPanel(QWidget):
         when the device entry trains on several processes (the device menu offers them:
         one control for where and on how many processes, the file keeps them apart)."""
         values = {s.name: self._value(s) for s in self.settings_shown}
-        if "device" in self.editors and self._nproc() != 1:
-            values["nproc"] = self._nproc()
+        nproc = self._nproc() if "device" in self.editors else 1
+        if nproc != 1:
+            values["nproc"] = nproc
         return values
 
     def _nproc(self) -> int:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .plain import box_iou
+
 #: COCO's IoU thresholds 0.50:0.05:0.95 (built like pycocotools so the floats agree).
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 #: COCO's 101 recall points.
@@ -45,16 +47,9 @@ def _np(x: ArrayLike, dtype: type, shape_tail: tuple[int, ...], what: str) -> np
 
 
 def _iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU ``[N, M]`` of xyxy boxes in float64 (the precision pycocotools works in)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
+    """IoU ``[N, M]`` of xyxy boxes in float64 (the precision pycocotools works in):
+    :func:`engine.detection.plain.box_iou`, the one IoU of every part of detection."""
+    return box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
 @dataclass

@@ -12,12 +12,13 @@ ONNX's only kind of metadata value, the lists and objects as JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from ..analysis import Report
-from ..dataset_fit import output_task
+from ..dataset_fit import output_anchors, output_task
 
 TASK_KEY = "convas.task"
 CLASSES_KEY = "convas.classes"
@@ -69,16 +70,16 @@ def onnx_metadata(report: Report, checkpoint: Mapping[str, Any] | None = None
 
 
 def _detection_metadata(report: Report) -> dict[str, str]:
-    from ..tasks import output_anchors
+    from ..detection.yolo import YoloHead
     from .detection_source import decode_description
 
     anchors = output_anchors(report)
     shape = report.output_shape
     num_classes = grid = None
     if shape is not None and len(shape) == 3:
-        k, rest = divmod(int(shape[0]), len(anchors))
-        num_classes = k - 5 if not rest and k > 5 else None
         grid = (int(shape[1]), int(shape[2]))
+        with contextlib.suppress(ValueError):  # not A·(5+K) channels: no K to tell
+            num_classes = YoloHead.from_output(shape, len(anchors)).num_classes
     return {ANCHORS_KEY: json.dumps(_plain(anchors)),
             DECODE_KEY: json.dumps(decode_description(len(anchors), num_classes, grid))}
 

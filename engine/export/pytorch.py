@@ -116,14 +116,11 @@ def pytorch_source(graph: Graph, classes: Sequence[str] | None = None) -> str:
 def _detection_part(report: Report, classes: Sequence[str] | None) -> str:
     """The decoding constants and functions of a detector's file; "" for other tasks."""
     from ..dataset_fit import output_task
-    from ..tasks import output_anchors
+    from ..tasks import input_hw, output_anchors
 
     if output_task(report) != "detection":
         return ""
-    shape = report.nodes[report.input_ids[0]].output_shape if report.input_ids else None
-    image_hw = (int(shape[1]), int(shape[2])) if shape is not None and len(shape) == 3 \
-        else (0, 0)
-    return detection_source(output_anchors(report), image_hw,
+    return detection_source(output_anchors(report), input_hw(report) or (0, 0),
                             None if classes is None else list(classes))
 
 

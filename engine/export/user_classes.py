@@ -150,13 +150,12 @@ def _channel_names(block: UserBlock, in_infos: list[NodeInfo]) -> list[str]:
     """``in_channels`` (``in_features`` for a vector), or ``<input id>_channels`` for a
     block of several inputs, never one of the block's own argument names."""
     out = []
-    for port, (n, info) in enumerate(zip(block.input_ids, in_infos, strict=True)):
+    for n, info in zip(block.input_ids, in_infos, strict=True):
         what = "channels" if len(info.output_shape) == 3 else "features"
         name = f"in_{what}" if len(in_infos) == 1 else f"{n}_{what}"
         while name in block.declarations or name in out:
             name += "_"
         out.append(name)
-        del port
     return out
 
 

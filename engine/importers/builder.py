@@ -94,6 +94,16 @@ def pair(value: Any) -> int | list[int]:
     return a if a == b else [a, b]
 
 
+def identity_batchnorm(shift: np.ndarray, eps: float = 1e-5) -> dict[str, np.ndarray]:
+    """A BatchNorm's weights that compute ``x + shift`` at inference (scale 1, mean 0,
+    variance 1 − eps): how a BatchNorm an exporter folded into a Conv's bias comes back."""
+    n = shift.shape[0]
+    return {"weight": np.ones(n, np.float32), "bias": shift,
+            "running_mean": np.zeros(n, np.float32),
+            "running_var": np.full(n, 1.0 - eps, np.float32),
+            "num_batches_tracked": np.array(0, np.int64)}
+
+
 class DesignBuilder:
     """Collects blocks, wires and weights; :meth:`finish` checks and lays them out."""
 

@@ -24,7 +24,8 @@ Result = tuple[str, dict[str, Any], dict[str, np.ndarray]] | str | None
 Plan = Callable[[fx.Node, list], Result]
 
 
-def _weights(m: nn.Module) -> dict[str, np.ndarray]:
+def module_weights(m: nn.Module) -> dict[str, np.ndarray]:
+    """The module's state_dict as numpy arrays, as the builder keeps weights."""
     return {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
 
 
@@ -43,10 +44,12 @@ def conv2d(m: nn.Conv2d, shapes: list, out: Any) -> Result:
     if m.padding_mode != "zeros":
         return f"padding_mode {m.padding_mode!r} has no Conv2d parameter (zeros only)"
     k, d = _two(m.kernel_size), _two(m.dilation)
+    same = tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d, strict=True))
+    odd = all((dd * (kk - 1)) % 2 == 0 for kk, dd in zip(k, d, strict=True))
     if m.padding == "same":
-        if any((dd * (kk - 1)) % 2 for kk, dd in zip(k, d, strict=True)):
+        if not odd:
             return "padding 'same' with an even kernel pads one side more; no block does"
-        pad = tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d, strict=True))
+        pad = same
     elif m.padding == "valid":
         pad = (0, 0)
     else:
@@ -58,12 +61,10 @@ def conv2d(m: nn.Conv2d, shapes: list, out: Any) -> Result:
         params["dilation"] = pair(d)
     if m.groups != 1:
         params["groups"] = m.groups
-    same = tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d, strict=True))
-    odd = all((dd * (kk - 1)) % 2 == 0 for kk, dd in zip(k, d, strict=True))
     if not (odd and pad == same):
         params["padding"] = pair(pad)
     params["bias"] = m.bias is not None
-    return ("Conv2d", params, _weights(m))
+    return ("Conv2d", params, module_weights(m))
 
 
 def conv_transpose2d(m: nn.ConvTranspose2d, shapes: list, out: Any) -> Result:
@@ -73,14 +74,14 @@ def conv_transpose2d(m: nn.ConvTranspose2d, shapes: list, out: Any) -> Result:
               "stride": pair(m.stride), "padding": pair(m.padding),
               "output_padding": pair(m.output_padding), "groups": m.groups,
               "bias": m.bias is not None}
-    return ("ConvTranspose2d", params, _weights(m))
+    return ("ConvTranspose2d", params, module_weights(m))
 
 
 def linear(m: nn.Linear, shapes: list, out: Any) -> Result:
     if shapes and shapes[0] is not None and len(shapes[0]) != 2:
         return f"a Linear on a {len(shapes[0]) - 1}-D tensor; the Linear block takes vectors"
     return ("Linear", {"out_features": m.out_features, "bias": m.bias is not None},
-            _weights(m))
+            module_weights(m))
 
 
 def batchnorm(m: nn.modules.batchnorm._BatchNorm, shapes: list, out: Any) -> Result:
@@ -91,7 +92,7 @@ def batchnorm(m: nn.modules.batchnorm._BatchNorm, shapes: list, out: Any) -> Res
         params["momentum"] = float(m.momentum)
     if not m.affine:
         params["affine"] = False
-    return ("BatchNorm", params, _weights(m))
+    return ("BatchNorm", params, module_weights(m))
 
 
 def _pool(kind: str, m: Any) -> Result:

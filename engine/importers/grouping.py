@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .builder import DesignBuilder, pair
+from .builder import DesignBuilder, identity_batchnorm, pair
 
 EPS, MOMENTUM = 1e-5, 0.1
 
@@ -52,9 +52,9 @@ def _one(b: DesignBuilder, n: str, type_name: str) -> str:
     if len(ins) != 1:
         raise _NoMatch
     src = ins[0][1]
-    if g.type_of(src) != type_name or g.consumers_of(src) != [n] or \
-            len(g.nx.out_edges(src)) != 1:
+    if g.type_of(src) != type_name:
         raise _NoMatch
+    _only_feeds(b, src, n)
     return src
 
 
@@ -134,7 +134,7 @@ def _main_branch(b: DesignBuilder, end: str, add: str):
     relus = [_relu_input(b, last[0])]
     before = g.inputs_of(relus[0])[0][1]
     _only_feeds(b, before, relus[0])
-    if last[0] and pair(g.params_of(last[0]).get("kernel_size", 3)) == 3:
+    if pair(g.params_of(last[0]).get("kernel_size", 3)) == 3:
         layers = [_conv_bn(b, before, 3, None), last]  # conv3×3(s)-bn-relu-conv3×3-bn
     else:  # bottleneck: 1×1 - 3×3(s) - 1×1
         mid = _conv_bn(b, before, 3, None)
@@ -171,12 +171,7 @@ def _shortcut(b: DesignBuilder, short: str, x: str, stride: int, add: str):
 def _bn_weights(b: DesignBuilder, conv: str, bn: str | None) -> dict[str, np.ndarray]:
     if bn is not None:
         return b.weights[bn]
-    bias = b.weights[conv]["bias"]
-    n = bias.shape[0]
-    return {"weight": np.ones(n, np.float32), "bias": bias,
-            "running_mean": np.zeros(n, np.float32),
-            "running_var": np.full(n, 1.0 - EPS, np.float32),
-            "num_batches_tracked": np.array(0, np.int64)}
+    return identity_batchnorm(b.weights[conv]["bias"], EPS)
 
 
 def _replace(b: DesignBuilder, add: str, relu_out: str, layers, relus, projection, x: str,

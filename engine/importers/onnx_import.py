@@ -168,12 +168,11 @@ def _infer_shapes(model: Any, sizes: dict[str, Shape3]) -> dict[str, tuple[int, 
 
 def _data_path(graph: Any, ctx: Context) -> list[Any]:
     """Nodes the output depends on through tensor data, in file (topological) order."""
-    producer = {o: node for node in graph.node for o in node.output}
     needed: set[int] = set()
     stack = [graph.output[0].name]
     while stack:
         value = stack.pop()
-        node = producer.get(value)
+        node = ctx.producer(value)
         if node is None or id(node) in needed or ctx.is_constant(value):
             continue
         needed.add(id(node))
@@ -200,9 +199,5 @@ def _unknown(nodes: list[Any]) -> list[tuple[str, int, str]]:
 def _name(path: Path) -> str:
     """The design's name: the file's, which the user chose (graph names are often
     generated, ``main_graph`` or ``torch_jit``)."""
-    name = path.name
-    for suffix in (".onnx",):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name or "Imported"
+    return path.name.removesuffix(".onnx") or "Imported"
 

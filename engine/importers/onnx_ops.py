@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .builder import pair
+from .builder import identity_batchnorm, pair
 from .onnx_context import Context, attrs
 
 # Operators that only pass their first input on (in inference).
@@ -156,16 +156,10 @@ def _unfold(ctx: Context, node: Any, params: dict, weights: dict, bn_scope: str)
     params["bias"] = had_bias
     if had_bias:
         weights["bias"] = bias
-    channels = bias.shape[0]
-    eps = 1e-5
     conv_id = ctx.add(node, "Conv2d", params, weights, weight_name=node.input[1])
     if conv_id is None:
         return
-    bn = {"weight": np.ones(channels, np.float32),
-          "bias": np.zeros(channels, np.float32) if had_bias else bias,
-          "running_mean": np.zeros(channels, np.float32),
-          "running_var": np.full(channels, 1.0 - eps, np.float32),
-          "num_batches_tracked": np.array(0, dtype=np.int64)}
+    bn = identity_batchnorm(np.zeros(bias.shape[0], np.float32) if had_bias else bias)
     n = ctx.builder.add(bn_scope, "BatchNorm", {}, [conv_id], bn)
     ctx.values[node.output[0]] = n
     ctx.unfolded += 1

@@ -29,7 +29,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from .builder import DesignBuilder, Imported, ImportModelError, NeedsInputShape, UnsupportedModel
 from .composites import composite_for, same_output
-from .fx_ops import FUNCTIONS, METHODS, MODULES, Plan
+from .fx_ops import FUNCTIONS, METHODS, MODULES, Plan, module_weights
 
 Shape3 = tuple[int, int, int]
 
@@ -201,18 +201,19 @@ def _convert(gm: fx.GraphModule, leaves: dict, b: DesignBuilder, input_shape: Sh
     for node in placeholders:
         values[node] = b.add(node.name, "Input", {"channels": c, "height": h, "width": w}, [])
     for node, plan in plans.items():
-        result = plan(node, [_shape(a) for a in plan_inputs(node)])
+        inputs = plan_inputs(node)
+        result = plan(node, [_shape(a) for a in inputs])
         if isinstance(result, str):  # refused: the reason
             b.refuse(f"{_describe(gm, node)} {node.name!r}: {result}")
             continue
         if result is None:  # passes its input on
-            src = values.get(plan_inputs(node)[0])
+            src = values.get(inputs[0])
             if src is not None:
                 values[node] = src
             b.drop(_describe(gm, node))
             continue
         type_name, params, weights = result
-        srcs = [values.get(a) for a in plan_inputs(node)]
+        srcs = [values.get(a) for a in inputs]
         if None in srcs:
             continue
         values[node] = b.add(_scope(node), type_name, params, srcs, weights)
@@ -248,7 +249,7 @@ def plan_inputs(node: fx.Node) -> list[fx.Node]:
         return [first]
     if node.op == "call_function" and node.target in (operator.add, operator.iadd, torch.add):
         return [a for a in node.args if isinstance(a, fx.Node)]
-    return [a for a in node.all_input_nodes][:1] if node.op == "call_module" else \
+    return node.all_input_nodes[:1] if node.op == "call_module" else \
         [a for a in node.args if isinstance(a, fx.Node)][:1]
 
 
@@ -260,24 +261,17 @@ def _plan(gm: fx.GraphModule, node: fx.Node, leaves: dict) -> Plan | None:
             sub = gm.get_submodule(node.target)
 
             def composite(node: fx.Node, shapes: list) -> tuple:
-                state = {k: v.detach().cpu().numpy() for k, v in sub.state_dict().items()}
-                return type_name, dict(params), state
+                return type_name, dict(params), module_weights(sub)
 
             return composite
         m = gm.get_submodule(node.target)
-        for cls, fn in MODULES.items():
-            if type(m) is cls:
-                return lambda node, shapes, m=m, fn=fn: fn(m, shapes, _shape(node))
+        fn = MODULES.get(type(m))
+        if fn is None:
+            return None
+        return lambda node, shapes, m=m, fn=fn: fn(m, shapes, _shape(node))
+    table = {"call_function": FUNCTIONS, "call_method": METHODS}.get(node.op)
+    fn = table.get(node.target) if table is not None else None
+    if fn is None:
         return None
-    if node.op == "call_function":
-        fn = FUNCTIONS.get(node.target)
-        if fn is None:
-            return None
-        return lambda node, shapes, fn=fn: fn(node, shapes, _shape(node))
-    if node.op == "call_method":
-        fn = METHODS.get(node.target)
-        if fn is None:
-            return None
-        return lambda node, shapes, fn=fn: fn(node, shapes, _shape(node))
-    return None
+    return lambda node, shapes, fn=fn: fn(node, shapes, _shape(node))
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..blocks.io import AVAILABLE_TASKS, DEFAULT_ANCHORS, TASKS
-from ..dataset_fit import output_task
+from ..dataset_fit import output_anchors, output_task
 from .base import Accumulator, Evaluation, Task, dataset_task
 from .classification import MISTAKES_SHOWN, Classification
 from .detection import Detection
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AVAILABLE_TASKS", "MISTAKES_SHOWN", "TASKS", "Accumulator", "Classification",
     "Detection", "Evaluation", "Segmentation", "Task", "dataset_task", "get_task",
-    "iou_per_class", "output_anchors", "output_task", "segmentation_metrics", "task_for",
+    "input_hw", "iou_per_class", "output_anchors", "output_task", "segmentation_metrics",
+    "task_for",
 ]
 
 
@@ -50,7 +51,9 @@ def trained_anchors(checkpoint: Mapping[str, Any]) -> list[list[float]] | None:
     graph = checkpoint.get("graph")
     if anchors is None and isinstance(graph, Mapping):
         for node in graph.get("nodes") or []:
-            params = node.get("params") or {} if isinstance(node, Mapping) else {}
+            if not isinstance(node, Mapping):
+                continue
+            params = node.get("params") or {}
             if node.get("type") == "Output" and params.get("task") == "detection":
                 anchors = params.get("anchors", DEFAULT_ANCHORS)
     try:
@@ -81,19 +84,13 @@ def _pairs(anchors: Sequence[Sequence[float]]) -> str:
     return "; ".join(",".join(f"{v:g}" for v in pair) for pair in anchors)
 
 
-def output_anchors(report: Report) -> list[list[float]]:
-    """The Output block's ``anchors`` as [[w, h], …] (the default when unread)."""
-    info = report.nodes.get(report.output_id) if report.output_id is not None else None
-    anchors = (info.resolved or {}).get("anchors") if info is not None else None
-    return [list(map(float, a)) for a in (anchors or DEFAULT_ANCHORS)]
+def input_hw(report: Report) -> tuple[int, int] | None:
+    """The first Input's H×W (what a detector's boxes are measured in); None when it is
+    not an image."""
+    shape = report.nodes[report.input_ids[0]].output_shape if report.input_ids else None
+    return (int(shape[1]), int(shape[2])) if shape is not None and len(shape) == 3 else None
 
 
 def task_for(report: Report, classes: Sequence[str] = ()) -> Task:
     """The task of the analysed design's Output, with what it needs from the design."""
-    image_hw = None
-    if report.input_ids:
-        shape = report.nodes[report.input_ids[0]].output_shape
-        if shape is not None and len(shape) == 3:
-            image_hw = (int(shape[1]), int(shape[2]))
-    return get_task(output_task(report), classes, output_anchors(report), image_hw)
-
+    return get_task(output_task(report), classes, output_anchors(report), input_hw(report))

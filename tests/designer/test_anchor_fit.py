@@ -9,7 +9,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from designer.anchor_fit import AnchorFitDialog, box_sizes, fit_anchors
+from designer.anchor_fit import AnchorFitDialog
+from designer.anchor_stats import box_sizes, fit_anchors
 from designer.templates import template_files
 from engine import Graph
 from engine.data import load_dataset

@@ -14,6 +14,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 import torch
+from model_helpers import trained_like
 
 from engine import Graph, GraphError, compile_graph
 from engine.checkpoint import load_checkpoint, save_checkpoint
@@ -32,14 +33,9 @@ def graph() -> Graph:
 def _checkpoint(graph: Graph, path: Path, seed: int = 0) -> Path:
     """A checkpoint as a run writes one: seeded weights, BatchNorm statistics that are
     not the defaults, what is needed to use the model and to resume it."""
-    torch.manual_seed(seed)
-    model = compile_graph(graph)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-    return save_checkpoint(path, graph, model.state_dict(), epoch=3, classes=["x", "o"],
-                           mean=[0.5], std=[0.25], optimizer={"state": {}, "param_groups": []})
+    return save_checkpoint(path, graph, trained_like(graph, seed).state_dict(), epoch=3,
+                           classes=["x", "o"], mean=[0.5], std=[0.25],
+                           optimizer={"state": {}, "param_groups": []})
 
 
 def _build(py: Path) -> torch.nn.Module:
@@ -198,14 +194,7 @@ def test_dynamic_size_export_of_the_unet_agrees_at_two_sizes(tmp_path: Path) -> 
     import onnx
 
     graph = Graph.load(UNET)
-    torch.manual_seed(3)
-    model = compile_graph(graph)
-    with torch.no_grad():  # BatchNorm statistics as training leaves them
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-    model.eval()
+    model = trained_like(graph, 3).eval()
     result = export_design(graph, tmp_path / "unet.onnx", weights=model.state_dict(),
                            dynamic_size=True)
     assert result.ok and result.trained

@@ -17,6 +17,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from model_helpers import trained_like
 
 from engine import Graph, compile_graph
 from engine.checkpoint import save_checkpoint
@@ -43,16 +44,8 @@ def anchors(graph: Graph) -> list[list[float]]:
 
 
 def _weights(graph: Graph, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Seeded weights with BatchNorm statistics that are not the defaults (so eval mode
-    differs from train mode, as in a trained model)."""
-    torch.manual_seed(seed)
-    model = compile_graph(graph)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-    return model.state_dict()
+    """Seeded weights with BatchNorm statistics as a run leaves them."""
+    return trained_like(graph, seed).state_dict()
 
 
 @pytest.fixture(scope="module")

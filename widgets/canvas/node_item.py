@@ -38,6 +38,7 @@ OVERVIEW_HEADER = 10.0       # the header strip's height when only the id is sho
 # and at least MIN_TITLE_PIXELS tall on screen; Fit All of a laid-out network aims here.
 LEGIBLE_ZOOM = 0.38
 LOCK_ROOM = 16.0             # header room the lock badge of a frozen block takes
+STATUS_ROOM = 20.0           # header room the error or warning icon takes
 
 
 def _font(pixels: int, bold: bool = False) -> QFont:
@@ -261,8 +262,7 @@ class NodeItem(QGraphicsItem):
 
     def _paint_texts(self, painter: QPainter, lod: float) -> None:
         pal, view, w = self.palette, self.view, self._width
-        icon_room = (20.0 if (view.error or view.warning) else 0.0) + (
-            LOCK_ROOM if view.frozen else 0.0)
+        icon_room = self._status_room() + (LOCK_ROOM if view.frozen else 0.0)
         left, right = 9.0, w - 9.0 - icon_room
         title_font = TITLE_FONT
         if TITLE_FONT.pixelSize() * lod < TITLE_PIXELS:  # zoomed out: a larger title
@@ -341,12 +341,16 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(c.x() - 6, c.y() - 7, 12, 14).translated(mark),
                          Qt.AlignmentFlag.AlignCenter, "!")
 
+    def _status_room(self) -> float:
+        """Header room at the right end taken by the error or warning icon."""
+        return STATUS_ROOM if (self.view.error or self.view.warning) else 0.0
+
     def lock_rect(self) -> QRectF | None:
         """Where the lock badge of a frozen block is drawn (item coordinates): at the
         header's right end, left of an error or warning icon; None when not frozen."""
         if not self.view.frozen:
             return None
-        right = self._width - 6 - (20.0 if (self.view.error or self.view.warning) else 0.0)
+        right = self._width - 6 - self._status_room()
         return QRectF(right - 12, HEADER / 2 - 7, 12, 14)
 
     def _paint_lock(self, painter: QPainter) -> None:
